@@ -1,0 +1,136 @@
+// Command anprctl is the technicians' and operators' tool for an anprd box:
+// it asks the daemon's local status endpoint how things are. It only reads;
+// actions come through the daemon's own interfaces.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"anprd/internal/buildinfo"
+	"anprd/internal/status"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usageText = `Usage: anprctl [-addr HOST:PORT] COMMAND
+
+Commands:
+  status     what the daemon says about itself: site, lanes, components
+  ready      exit 0 when the daemon is ready, 1 when not (prints why)
+  version    print anprctl's version
+
+Flags:
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("anprctl", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:9810", "the daemon's status endpoint (status.listen in its config)")
+	asJSON := fs.Bool("json", false, "print the daemon's JSON as it is")
+	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for the daemon")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageText)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	base := "http://" + *addr
+	switch fs.Arg(0) {
+	case "version":
+		fmt.Fprintln(stdout, buildinfo.Get())
+		return 0
+	case "ready":
+		code, body, err := get(ctx, base+"/readyz")
+		if err != nil {
+			fmt.Fprintf(stderr, "anprctl: %v\n", err)
+			return 1
+		}
+		fmt.Fprint(stdout, body)
+		if code != http.StatusOK {
+			return 1
+		}
+		return 0
+	case "status":
+		code, body, err := get(ctx, base+"/api/v1/status")
+		if err != nil {
+			fmt.Fprintf(stderr, "anprctl: %v\n", err)
+			return 1
+		}
+		if code != http.StatusOK {
+			fmt.Fprintf(stderr, "anprctl: %s answered %d: %s\n", base, code, strings.TrimSpace(body))
+			return 1
+		}
+		if *asJSON {
+			fmt.Fprint(stdout, body)
+			return 0
+		}
+		var rep status.Report
+		if err := json.Unmarshal([]byte(body), &rep); err != nil {
+			fmt.Fprintf(stderr, "anprctl: %s sent a status this anprctl cannot read: %v\n", base, err)
+			return 1
+		}
+		printStatus(stdout, &rep)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "anprctl: unknown command %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
+}
+
+func get(ctx context.Context, url string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", fmt.Errorf("cannot reach anprd: %w (is it running? systemctl status anprd)", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return 0, "", fmt.Errorf("reading %s: %w", url, err)
+	}
+	return resp.StatusCode, string(b), nil
+}
+
+func printStatus(w io.Writer, r *status.Report) {
+	ready := "READY"
+	if !r.Ready {
+		ready = "NOT READY"
+	}
+	fmt.Fprintf(w, "anprd %s  %s  up %s\n", r.Version, ready, (time.Duration(r.UptimeSeconds) * time.Second).String())
+	fmt.Fprintf(w, "site %s  device %s  %s  (%s)\n", r.Site.ID, r.Site.Device, r.Site.Name, r.Site.TimeZone)
+	fmt.Fprintf(w, "config %s  %s\n", r.Config.Path, r.Config.Digest)
+	fmt.Fprintf(w, "state %s  schema %d\n\n", r.StateDir, r.Schema)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "LANE\tDIRECTION\tMODE\tCAMERA")
+	for _, l := range r.Lanes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.ID, l.Direction, l.Mode, l.Camera)
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "COMPONENT\tSTATE\tREADY\tSINCE\tDETAIL")
+	for _, c := range r.Components {
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\n", c.Name, c.State, c.Ready, c.Since.Local().Format(time.DateTime), c.Detail)
+	}
+	tw.Flush()
+}
