@@ -1,0 +1,381 @@
+// Package config reads and checks anprd's YAML config file: the site, logging,
+// local state, the status listener, the plate reader, the MQTT uplink, how long
+// personal data is kept, and each lane's camera and barrier wiring.
+//
+// Load is the whole path from file to a checked *Config: strict decoding (an
+// unknown or misspelt key is an error, never silently ignored), defaults, the
+// documented environment overrides, relative paths made absolute, then
+// Validate, which reports every problem at once and names the key at fault so
+// a technician on site can fix the file in one pass.
+//
+// This package must not act on the config: it opens no camera, GPIO line or
+// network connection and starts nothing. Apart from reading the config file it
+// only checks that the files the MQTT client will need are readable, and it
+// reads the environment only through the getenv passed to Load and ApplyEnv.
+package config
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"time"
+	// A gate box may run on a minimal image without /usr/share/zoneinfo; the
+	// embedded database keeps site.timezone (Europe/Oslo) loadable there.
+	_ "time/tzdata"
+
+	"github.com/rs/zerolog"
+	"gopkg.in/yaml.v3"
+)
+
+// Version is the only config version this anprd reads.
+const Version = 1
+
+// Defaults, applied by Parse to keys left out or empty.
+const (
+	defaultTimeZone      = "Europe/Oslo"
+	defaultLogLevel      = "info"
+	defaultLogFormat     = "auto"
+	defaultStateDir      = "/var/lib/anprd"
+	defaultStatusListen  = "127.0.0.1:9810"
+	defaultONNXRuntime   = "/usr/lib/anprd/libonnxruntime.so.1"
+	defaultModelsDir     = "/usr/share/anprd/models"
+	defaultThreads       = 1
+	defaultTopicPrefix   = "anpr/v1"
+	defaultKeepalive     = Duration(30 * time.Second)
+	defaultEvidence      = Duration(7 * day)
+	defaultPassages      = Duration(30 * day)
+	defaultMode          = ModeBarrier
+	defaultRTSPTransport = "tcp"
+	defaultGPIOChip      = "gpiochip0"
+)
+
+// Lane directions and modes, as written in the file.
+const (
+	DirectionEntry = "entry"
+	DirectionExit  = "exit"
+	ModeBarrier    = "barrier"
+	ModeFreeFlow   = "free-flow"
+)
+
+// maxFileSize bounds what Load reads: a config is a few kilobytes, and a
+// mistaken path (a video, /dev/zero) must fail fast rather than fill memory.
+const maxFileSize = 1 << 20
+
+// Config is the whole config file.
+type Config struct {
+	Version   int       `yaml:"version"`
+	Site      Site      `yaml:"site"`
+	Log       Log       `yaml:"log"`
+	State     State     `yaml:"state"`
+	Status    Status    `yaml:"status"`
+	Reader    Reader    `yaml:"reader"`
+	MQTT      MQTT      `yaml:"mqtt"`
+	Retention Retention `yaml:"retention"`
+	Lanes     []Lane    `yaml:"lanes"`
+
+	Path   string `yaml:"-"` // file it was loaded from (absolute)
+	Digest string `yaml:"-"` // "sha256:<hex>" of the file's bytes
+}
+
+// Site says where this box is.
+type Site struct {
+	ID       string         `yaml:"id"`       // required; [a-z0-9][a-z0-9_-]{0,63} (used in MQTT topics)
+	Device   string         `yaml:"device"`   // required; same charset; this box's id within the site
+	Name     string         `yaml:"name"`     // optional, free text
+	TimeZone string         `yaml:"timezone"` // default "Europe/Oslo"; must load with time.LoadLocation
+	Location *time.Location `yaml:"-"`        // set by Validate
+}
+
+// Log configures the daemon's own log.
+type Log struct {
+	Level  string `yaml:"level"`  // debug|info|warn|error, default info
+	Format string `yaml:"format"` // auto|json|console, default auto (console on a terminal, else JSON)
+}
+
+// State is where the daemon keeps its database and evidence.
+type State struct {
+	Dir string `yaml:"dir"` // default /var/lib/anprd
+}
+
+// Status is the local HTTP listener for health and metrics.
+type Status struct {
+	Listen string `yaml:"listen"` // default 127.0.0.1:9810; host:port with a numeric port 1-65535
+}
+
+// Reader configures the plate reader (ONNX Runtime and its models).
+type Reader struct {
+	ONNXRuntimeLibrary string `yaml:"onnxruntime_library"` // default /usr/lib/anprd/libonnxruntime.so.1
+	ModelsDir          string `yaml:"models_dir"`          // default /usr/share/anprd/models
+	Threads            int    `yaml:"threads"`             // intra-op threads, default 1, 1..64
+}
+
+// MQTT is the uplink to the operator's central system.
+type MQTT struct {
+	Broker       string   `yaml:"broker"`    // required; URL with scheme tcp|mqtt|ssl|tls|mqtts|ws|wss and host:port
+	ClientID     string   `yaml:"client_id"` // default "anprd-<site.id>-<site.device>"
+	Username     string   `yaml:"username"`
+	PasswordFile string   `yaml:"password_file"` // password read from this file, never inline in config
+	CAFile       string   `yaml:"ca_file"`
+	CertFile     string   `yaml:"cert_file"` // cert_file and key_file go together
+	KeyFile      string   `yaml:"key_file"`
+	TopicPrefix  string   `yaml:"topic_prefix"` // default "anpr/v1"; no wildcards + or #, no leading/trailing '/'
+	Keepalive    Duration `yaml:"keepalive"`    // default 30s, 5s..10m
+}
+
+// Retention says how long personal data is kept on the box.
+type Retention struct {
+	Evidence Duration `yaml:"evidence"` // evidence images; default 7d; 1h..30d
+	Passages Duration `yaml:"passages"` // local copy of uploaded passages; default 30d; 1h..90d
+}
+
+// Lane is one entrance or exit with its camera and, for barrier lanes, its gate.
+type Lane struct {
+	ID        string `yaml:"id"` // required, unique, same charset as site.id
+	Name      string `yaml:"name"`
+	Direction string `yaml:"direction"` // required: entry|exit
+	Mode      string `yaml:"mode"`      // barrier|free-flow, default barrier
+	Camera    Camera `yaml:"camera"`
+	Gate      *Gate  `yaml:"gate"` // required for barrier lanes; must be absent for free-flow lanes
+}
+
+// Camera is where a lane's frames come from.
+type Camera struct {
+	Source        string `yaml:"source"`         // rtsp://, rtsps://, http(s):// (MJPEG), /dev/videoN, a video file or a folder of images (replay)
+	RTSPTransport string `yaml:"rtsp_transport"` // tcp|udp, default tcp; only meaningful for rtsp sources
+}
+
+// Gate is a barrier's GPIO wiring.
+type Gate struct {
+	Chip         string `yaml:"chip"`          // default chip for the lines below, default "gpiochip0"
+	Open         *Line  `yaml:"open"`          // required: the open relay output
+	Close        *Line  `yaml:"close"`         // optional close output
+	ArmingLoop   *Line  `yaml:"arming_loop"`   // optional input: loop before the barrier
+	SafetyLoop   *Line  `yaml:"safety_loop"`   // required input: loop under the arm (the barrier must never close on a car)
+	OpenSwitch   *Line  `yaml:"open_switch"`   // optional position feedback
+	ClosedSwitch *Line  `yaml:"closed_switch"` // optional
+	Fault        *Line  `yaml:"fault"`         // optional barrier fault input
+	Button       *Line  `yaml:"button"`        // optional manual open button
+}
+
+// gateLine is one of a gate's lines with its key and role.
+type gateLine struct {
+	key    string
+	line   *Line
+	output bool
+}
+
+// lines lists the gate's lines in a fixed order (the struct's and the
+// example's), so a duplicate is always reported at the same key.
+func (g *Gate) lines() []gateLine {
+	return []gateLine{
+		{"open", g.Open, true},
+		{"close", g.Close, true},
+		{"arming_loop", g.ArmingLoop, false},
+		{"safety_loop", g.SafetyLoop, false},
+		{"open_switch", g.OpenSwitch, false},
+		{"closed_switch", g.ClosedSwitch, false},
+		{"fault", g.Fault, false},
+		{"button", g.Button, false},
+	}
+}
+
+// errEmpty is returned for a file with no config in it, which is far more
+// likely a truncated or wrong file than a wish for all defaults.
+var errEmpty = errors.New("config is empty")
+
+// Parse decodes strictly (unknown keys rejected, a second YAML document
+// rejected, empty input rejected) and applies defaults. It does not Validate.
+func Parse(data []byte) (*Config, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errEmpty
+		}
+		return nil, syntaxError(err)
+	}
+	// A second document would be ignored by a plain decode; a file that was
+	// concatenated or pasted twice must not half-apply.
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		return nil, syntaxError(err)
+	default:
+		return nil, fmt.Errorf("line %d: a second YAML document is not allowed; one file holds one config", extra.Line)
+	}
+	if len(doc.Content) == 0 || isNull(doc.Content[0]) {
+		return nil, errEmpty
+	}
+
+	// Walking the tree first gives errors with the full key path and line,
+	// and reports every unknown key instead of only the first.
+	if errs := checkNode(doc.Content[0], reflect.TypeFor[Config](), "", map[visit]bool{}); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+
+	// KnownFields stays as a second guard should the walk and yaml.v3 ever
+	// disagree about what a key means.
+	strict := yaml.NewDecoder(bytes.NewReader(data))
+	strict.KnownFields(true)
+	c := new(Config)
+	if err := strict.Decode(c); err != nil {
+		return nil, err
+	}
+	c.applyDefaults()
+	return c, nil
+}
+
+// syntaxError gives a line to yaml.v3 syntax errors on the first line: it
+// prints "line N" only when its 0-based line is not 0. Its other errors
+// without a line (an unknown anchor) are not about the first line.
+func syntaxError(err error) error {
+	msg := err.Error()
+	rest, ok := strings.CutPrefix(msg, "yaml: ")
+	if ok && !strings.HasPrefix(rest, "line ") && !strings.Contains(rest, "anchor") {
+		return fmt.Errorf("yaml: line 1: %s", rest)
+	}
+	return err
+}
+
+func (c *Config) applyDefaults() {
+	setDefault(&c.Site.TimeZone, defaultTimeZone)
+	setDefault(&c.Log.Level, defaultLogLevel)
+	setDefault(&c.Log.Format, defaultLogFormat)
+	setDefault(&c.State.Dir, defaultStateDir)
+	setDefault(&c.Status.Listen, defaultStatusListen)
+	setDefault(&c.Reader.ONNXRuntimeLibrary, defaultONNXRuntime)
+	setDefault(&c.Reader.ModelsDir, defaultModelsDir)
+	if c.Reader.Threads == 0 {
+		c.Reader.Threads = defaultThreads
+	}
+	setDefault(&c.MQTT.ClientID, "anprd-"+c.Site.ID+"-"+c.Site.Device)
+	setDefault(&c.MQTT.TopicPrefix, defaultTopicPrefix)
+	if c.MQTT.Keepalive == 0 {
+		c.MQTT.Keepalive = defaultKeepalive
+	}
+	if c.Retention.Evidence == 0 {
+		c.Retention.Evidence = defaultEvidence
+	}
+	if c.Retention.Passages == 0 {
+		c.Retention.Passages = defaultPassages
+	}
+	for i := range c.Lanes {
+		l := &c.Lanes[i]
+		setDefault(&l.Mode, defaultMode)
+		setDefault(&l.Camera.RTSPTransport, defaultRTSPTransport)
+		if l.Gate != nil {
+			setDefault(&l.Gate.Chip, defaultGPIOChip)
+		}
+	}
+}
+
+func setDefault(s *string, def string) {
+	if *s == "" {
+		*s = def
+	}
+}
+
+// Load reads path, Parse, sets Path and Digest, applies env overrides through
+// ApplyEnv(getenv), resolves relative paths (state.dir, reader.*, mqtt.*_file
+// and file camera sources) against the config file's directory, then Validate.
+// getenv may be nil (no overrides).
+func Load(path string, getenv func(string) string) (*Config, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	data, err := readFile(abs)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, wrapFile(abs, err)
+	}
+	sum := sha256.Sum256(data)
+	c.Path = abs
+	c.Digest = "sha256:" + hex.EncodeToString(sum[:])
+	c.ApplyEnv(getenv)
+	c.resolvePaths(filepath.Dir(abs))
+	if err := c.Validate(); err != nil {
+		return nil, wrapFile(abs, err)
+	}
+	return c, nil
+}
+
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("%s: larger than %d bytes; is this the config file?", path, maxFileSize)
+	}
+	return data, nil
+}
+
+// wrapFile names the file; several problems go one per line so each reads on
+// its own in a terminal or journal.
+func wrapFile(path string, err error) error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok && len(j.Unwrap()) > 1 {
+		return fmt.Errorf("config %s has %d problems:\n%w", path, len(j.Unwrap()), err)
+	}
+	return fmt.Errorf("config %s: %w", path, err)
+}
+
+// resolvePaths makes relative paths absolute against dir, the config file's
+// directory, so the daemon does not depend on its working directory.
+func (c *Config) resolvePaths(dir string) {
+	for _, p := range []*string{
+		&c.State.Dir,
+		&c.Reader.ONNXRuntimeLibrary,
+		&c.Reader.ModelsDir,
+		&c.MQTT.PasswordFile,
+		&c.MQTT.CAFile,
+		&c.MQTT.CertFile,
+		&c.MQTT.KeyFile,
+	} {
+		*p = resolve(dir, *p)
+	}
+	for i := range c.Lanes {
+		cam := &c.Lanes[i].Camera
+		if sourceKind(cam.Source) == sourceFile {
+			cam.Source = resolve(dir, cam.Source)
+		}
+	}
+}
+
+func resolve(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
+}
+
+// LogLevel returns the parsed zerolog level; info if Level is not one that
+// Validate accepts.
+func (c *Config) LogLevel() zerolog.Level {
+	switch c.Log.Level {
+	case "debug":
+		return zerolog.DebugLevel
+	case "warn":
+		return zerolog.WarnLevel
+	case "error":
+		return zerolog.ErrorLevel
+	default:
+		return zerolog.InfoLevel
+	}
+}

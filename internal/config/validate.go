@@ -1,0 +1,443 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// idPattern is the charset for site, device and lane ids: they become MQTT
+// topic levels and file names, so no wildcards, separators or spaces.
+var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+const idRule = "must be 1-64 characters of a-z, 0-9, '_' and '-', starting with a letter or digit"
+
+var videoDevice = regexp.MustCompile(`^/dev/video[0-9]+$`)
+
+var (
+	brokerSchemes    = []string{"tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss"}
+	tlsBrokerSchemes = []string{"ssl", "tls", "mqtts", "wss"}
+)
+
+// Limits. Each is where a value stops being plausible for a gate box, not a
+// hard technical limit, except where the comment says so.
+const (
+	maxThreads     = 64
+	minKeepalive   = Duration(5 * time.Second)
+	maxKeepalive   = Duration(10 * time.Minute)
+	minRetention   = Duration(time.Hour)
+	maxEvidence    = Duration(30 * day)
+	maxPassages    = Duration(90 * day)
+	maxDebounce    = Duration(time.Second)
+	maxClientIDLen = 65535 // MQTT's string length limit
+)
+
+// Validate checks everything and returns errors.Join of all problems found,
+// each "<key>: <why>" with keys written like lanes[1].gate.safety_loop. It
+// fills in Site.Location and the Chip of gate lines that name none.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(key, format string, args ...any) {
+		errs = append(errs, problem(key, format, args...))
+	}
+
+	switch c.Version {
+	case Version:
+	case 0:
+		add("version", "missing; this anprd reads version %d", Version)
+	default:
+		add("version", "%d is not supported; this anprd reads version %d", c.Version, Version)
+	}
+
+	c.validateSite(add)
+
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		add("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	if !slices.Contains([]string{"auto", "json", "console"}, c.Log.Format) {
+		add("log.format", "%q is not one of auto, json, console", c.Log.Format)
+	}
+
+	checkAbs(add, "state.dir", c.State.Dir)
+	if err := checkHostPort(c.Status.Listen); err != nil {
+		add("status.listen", "%q %v, e.g. 127.0.0.1:9810", c.Status.Listen, err)
+	}
+
+	checkAbs(add, "reader.onnxruntime_library", c.Reader.ONNXRuntimeLibrary)
+	checkAbs(add, "reader.models_dir", c.Reader.ModelsDir)
+	if c.Reader.Threads < 1 || c.Reader.Threads > maxThreads {
+		add("reader.threads", "%d is out of range 1..%d", c.Reader.Threads, maxThreads)
+	}
+
+	c.validateMQTT(add)
+
+	checkRange(add, "retention.evidence", c.Retention.Evidence, minRetention, maxEvidence,
+		"; Norwegian guidance (Datatilsynet) is to delete camera recordings after at most 7 days unless they are needed for a specific case")
+	checkRange(add, "retention.passages", c.Retention.Passages, minRetention, maxPassages, "")
+
+	c.validateLanes(add)
+
+	return errors.Join(errs...)
+}
+
+type addFunc func(key, format string, args ...any)
+
+func (c *Config) validateSite(add addFunc) {
+	checkID(add, "site.id", c.Site.ID)
+	checkID(add, "site.device", c.Site.Device)
+	switch tz := c.Site.TimeZone; tz {
+	case "", "Local":
+		// The box's own zone is whatever the image shipped with; permit
+		// validity is local time at the garage, so it must be named.
+		add("site.timezone", "must name the garage's zone, e.g. Europe/Oslo or Europe/Stockholm")
+	default:
+		loc, err := time.LoadLocation(tz)
+		if err != nil {
+			add("site.timezone", "%q is not a known time zone; write e.g. Europe/Oslo or Europe/Stockholm", tz)
+			break
+		}
+		c.Site.Location = loc
+	}
+}
+
+func (c *Config) validateMQTT(add addFunc) {
+	m := &c.MQTT
+	tls, schemeOK := false, false
+	if m.Broker == "" {
+		add("mqtt.broker", "required, e.g. tcp://127.0.0.1:1883 or ssl://mqtt.example.net:8883")
+	} else if err := checkBroker(m.Broker); err != nil {
+		add("mqtt.broker", "%v", err)
+	} else {
+		u, _ := url.Parse(m.Broker)
+		tls, schemeOK = slices.Contains(tlsBrokerSchemes, u.Scheme), true
+	}
+
+	// The default is built from the site ids, which are checked above;
+	// reporting it too would be the same mistake twice.
+	derived := m.ClientID == "anprd-"+c.Site.ID+"-"+c.Site.Device
+	if !derived && (m.ClientID == "" || len(m.ClientID) > maxClientIDLen || strings.ContainsFunc(m.ClientID, isControl) || strings.ContainsRune(m.ClientID, ' ')) {
+		add("mqtt.client_id", "%q must be non-empty text without spaces or control characters", m.ClientID)
+	}
+
+	if m.PasswordFile != "" && m.Username == "" {
+		add("mqtt.password_file", "set without mqtt.username; the broker needs both")
+	}
+	if m.CertFile != "" && m.KeyFile == "" {
+		add("mqtt.cert_file", "set without mqtt.key_file; a client certificate needs its key")
+	}
+	if m.KeyFile != "" && m.CertFile == "" {
+		add("mqtt.key_file", "set without mqtt.cert_file; a client key needs its certificate")
+	}
+	for _, f := range []struct{ key, path string }{
+		{"mqtt.password_file", m.PasswordFile},
+		{"mqtt.ca_file", m.CAFile},
+		{"mqtt.cert_file", m.CertFile},
+		{"mqtt.key_file", m.KeyFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if f.key != "mqtt.password_file" && schemeOK && !tls {
+			add(f.key, "set, but the broker %s does not use TLS; use ssl://, tls://, mqtts:// or wss://, or remove %s", m.Broker, f.key)
+		}
+		if !filepath.IsAbs(f.path) {
+			add(f.key, "%q must be an absolute path", f.path)
+			continue
+		}
+		if err := checkReadable(f.path); err != nil {
+			add(f.key, "%v", err)
+		}
+	}
+
+	if err := checkTopicPrefix(m.TopicPrefix); err != nil {
+		add("mqtt.topic_prefix", "%q %v", m.TopicPrefix, err)
+	}
+	checkRange(add, "mqtt.keepalive", m.Keepalive, minKeepalive, maxKeepalive, "")
+	if m.Keepalive%Duration(time.Second) != 0 {
+		add("mqtt.keepalive", "%v must be whole seconds (MQTT counts keepalive in seconds)", m.Keepalive)
+	}
+}
+
+func checkBroker(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Opaque != "" {
+		return fmt.Errorf("%q must be a URL such as tcp://127.0.0.1:1883", s)
+	}
+	if !slices.Contains(brokerSchemes, u.Scheme) {
+		return fmt.Errorf("scheme %q is not one of %s", u.Scheme, strings.Join(brokerSchemes, ", "))
+	}
+	if u.User != nil {
+		// The password would then sit in a world-readable config and in logs.
+		return fmt.Errorf("credentials in the URL are not allowed; use mqtt.username and mqtt.password_file")
+	}
+	if err := checkHostPort(u.Host); err != nil || u.Hostname() == "" {
+		return fmt.Errorf("%q needs host:port, e.g. %s://127.0.0.1:1883", s, u.Scheme)
+	}
+	if u.Path != "" && u.Path != "/" && u.Scheme != "ws" && u.Scheme != "wss" {
+		return fmt.Errorf("%q has a path; only ws:// and wss:// brokers take one", s)
+	}
+	return nil
+}
+
+func checkTopicPrefix(p string) error {
+	switch {
+	case p == "":
+		return errors.New("must not be empty")
+	case strings.ContainsAny(p, "+#"):
+		return errors.New("must not contain the MQTT wildcards + or #")
+	case strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/"):
+		return errors.New("must not start or end with '/'")
+	case strings.Contains(p, "//"):
+		return errors.New("must not have an empty level ('//')")
+	case strings.HasPrefix(p, "$"):
+		return errors.New("must not start with '$' (reserved for the broker, e.g. $SYS)")
+	case !utf8.ValidString(p) || strings.ContainsFunc(p, isControl):
+		return errors.New("must not contain control characters")
+	}
+	return nil
+}
+
+func (c *Config) validateLanes(add addFunc) {
+	if len(c.Lanes) == 0 {
+		add("lanes", "at least one lane is required")
+		return
+	}
+	ids := map[string]int{}
+	// usedBy maps a GPIO line to the key that uses it: two roles on one line
+	// would make the daemon read a relay as a loop, or drive two gates at once.
+	usedBy := map[string]string{}
+	for i := range c.Lanes {
+		l := &c.Lanes[i]
+		key := fmt.Sprintf("lanes[%d]", i)
+
+		checkID(add, key+".id", l.ID)
+		if l.ID != "" {
+			if j, dup := ids[l.ID]; dup {
+				add(key+".id", "%q is used by lanes[%d] too", l.ID, j)
+			} else {
+				ids[l.ID] = i
+			}
+		}
+		switch l.Direction {
+		case DirectionEntry, DirectionExit:
+		case "":
+			add(key+".direction", "required: entry or exit")
+		default:
+			add(key+".direction", "%q is not entry or exit", l.Direction)
+		}
+
+		checkCamera(add, key+".camera", l.Camera)
+
+		switch l.Mode {
+		case ModeBarrier:
+			if l.Gate == nil {
+				add(key+".gate", "required for a barrier lane (or set mode: free-flow)")
+			}
+		case ModeFreeFlow:
+			if l.Gate != nil {
+				add(key+".gate", "a free-flow lane has no barrier; remove gate or set mode: barrier")
+			}
+		default:
+			add(key+".mode", "%q is not barrier or free-flow", l.Mode)
+		}
+		if l.Gate != nil {
+			validateGate(add, key+".gate", l.Gate, usedBy)
+		}
+	}
+}
+
+func checkCamera(add addFunc, key string, cam Camera) {
+	s := cam.Source
+	switch sourceKind(s) {
+	case sourceNone:
+		add(key+".source", "required: an rtsp:// or http(s):// URL, /dev/videoN, a video file or a folder of images")
+	case sourceUnknown:
+		add(key+".source", "%q is not an rtsp://, rtsps://, http:// or https:// URL", s)
+	case sourceRTSP, sourceHTTP:
+		if u, err := url.Parse(s); err != nil || u.Host == "" {
+			add(key+".source", "%q is not a URL with a host", s)
+		}
+	case sourceDevice:
+		if !videoDevice.MatchString(s) {
+			add(key+".source", "%q is not a video device; write /dev/videoN", s)
+		}
+	case sourceFile:
+		// Not checked for existence: replay files and cameras may come later.
+		if strings.ContainsFunc(s, isControl) {
+			add(key+".source", "%q has control characters", s)
+		}
+	}
+	if cam.RTSPTransport != "tcp" && cam.RTSPTransport != "udp" {
+		add(key+".rtsp_transport", "%q is not tcp or udp", cam.RTSPTransport)
+	}
+}
+
+type source int
+
+const (
+	sourceNone source = iota
+	sourceUnknown
+	sourceRTSP
+	sourceHTTP
+	sourceDevice
+	sourceFile
+)
+
+func sourceKind(s string) source {
+	if s == "" {
+		return sourceNone
+	}
+	if scheme, _, ok := strings.Cut(s, "://"); ok {
+		switch strings.ToLower(scheme) {
+		case "rtsp", "rtsps":
+			return sourceRTSP
+		case "http", "https":
+			return sourceHTTP
+		}
+		return sourceUnknown
+	}
+	if strings.HasPrefix(s, "/dev/") {
+		return sourceDevice
+	}
+	return sourceFile
+}
+
+func validateGate(add addFunc, key string, g *Gate, usedBy map[string]string) {
+	if err := checkChip(g.Chip); err != nil {
+		add(key+".chip", "%v", err)
+	}
+	if g.Open == nil {
+		add(key+".open", "required: the relay output that opens the barrier")
+	}
+	if g.SafetyLoop == nil {
+		add(key+".safety_loop", "required: the loop under the arm, so the barrier never closes on a car")
+	}
+	for _, gl := range g.lines() {
+		if gl.line == nil {
+			continue
+		}
+		lkey, l := key+"."+gl.key, gl.line
+		if l.Chip == "" {
+			l.Chip = g.Chip
+		} else if err := checkChip(l.Chip); err != nil {
+			add(lkey+".chip", "%v", err)
+		}
+		switch {
+		case l.Offset < -1 || l.Offset > maxLineOffset:
+			add(lkey, "line offset %d is out of range 0..%d", l.Offset, maxLineOffset)
+			continue
+		case l.Offset == -1:
+			if err := checkLineName(l.Name); err != nil {
+				add(lkey, "%v", err)
+				continue
+			}
+		case l.Name != "":
+			add(lkey, "has both offset %d and name %q; give one", l.Offset, l.Name)
+			continue
+		}
+		if gl.output && l.Debounce != 0 {
+			add(lkey+".debounce", "%s is an output; debounce is for inputs, remove it", gl.key)
+		} else if l.Debounce < 0 || l.Debounce > maxDebounce {
+			add(lkey+".debounce", "%v is out of range 0..%v", l.Debounce, maxDebounce)
+		}
+		// An offset and a name may still be the same line; only the chip
+		// can tell, and this package does not open chips.
+		id := strings.TrimPrefix(l.Chip, "/dev/") + ":" + strconv.Itoa(l.Offset)
+		if l.Offset < 0 {
+			id = strings.TrimPrefix(l.Chip, "/dev/") + ":name:" + l.Name
+		}
+		if other, dup := usedBy[id]; dup {
+			add(lkey, "%v is also used by %s", l, other)
+		} else {
+			usedBy[id] = lkey
+		}
+	}
+}
+
+func checkChip(chip string) error {
+	switch {
+	case chip == "":
+		return errors.New("required, e.g. gpiochip0")
+	case strings.ContainsFunc(chip, func(r rune) bool { return isControl(r) || r == ' ' }):
+		return fmt.Errorf("%q is not a chip name such as gpiochip0", chip)
+	}
+	return nil
+}
+
+func checkID(add addFunc, key, id string) {
+	switch {
+	case id == "":
+		add(key, "required; %s", idRule)
+	case !idPattern.MatchString(id):
+		add(key, "%q %s", id, idRule)
+	}
+}
+
+func checkAbs(add addFunc, key, path string) {
+	switch {
+	case path == "":
+		add(key, "must not be empty")
+	case !filepath.IsAbs(path):
+		add(key, "%q must be an absolute path", path)
+	}
+}
+
+func checkRange(add addFunc, key string, d, lo, hi Duration, why string) {
+	switch {
+	case d < lo:
+		add(key, "%v is less than %v", d, lo)
+	case d > hi:
+		add(key, "%v is more than %v%s", d, hi, why)
+	}
+}
+
+// checkHostPort accepts host:port with a numeric port 1-65535; the host may
+// be empty (all interfaces).
+func checkHostPort(s string) error {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return errors.New("must be host:port")
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 || !isDigits(port) {
+		return fmt.Errorf("has port %q; it must be a number 1-65535", port)
+	}
+	return nil
+}
+
+// checkReadable opens path the way the MQTT client will, so a missing or
+// unreadable file stops the daemon at start, not at the first reconnect.
+func checkReadable(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return pathErr(err)
+	}
+	// Stat first: opening a FIFO would block, and a directory is a mistake.
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return pathErr(err)
+	}
+	return f.Close()
+}
+
+// pathErr drops the "stat"/"open" verb: "/etc/anprd/ca.pem: no such file or directory".
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
+	}
+	return err
+}
