@@ -59,7 +59,7 @@ func (f *fakeNotifier) count(s string) int {
 // the end-to-end test in cmd/anprd load the real one.
 func fakeReader(config.Reader) (string, error) { return "fake reader", nil }
 
-func testConfig(t *testing.T) *config.Config {
+func testConfig(t testing.TB) *config.Config {
 	t.Helper()
 	return &config.Config{
 		Version: config.Version,
@@ -366,5 +366,20 @@ func TestBrokenReaderIsReportedNotFatal(t *testing.T) {
 		if s.Name == "reader" && (s.State != health.Failed || !strings.Contains(s.Detail, "libonnxruntime")) {
 			t.Errorf("reader status %+v", s)
 		}
+	}
+}
+
+// BenchmarkRound is the main loop's cost per tick (a bbolt read and a
+// heartbeat): it runs every second for the daemon's life.
+func BenchmarkRound(b *testing.B) {
+	cfg := testConfig(b)
+	d, err := New(Options{Config: cfg, Log: zerolog.Nop(), Notifier: &fakeNotifier{}, ReaderCheck: fakeReader})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		d.round()
 	}
 }

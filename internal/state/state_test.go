@@ -181,3 +181,58 @@ func TestLockHolderNamed(t *testing.T) {
 	}
 	db.Close()
 }
+
+// TestKilledMidMigration kills a process in the middle of a migration's
+// write transaction: the database must reopen at the old schema with
+// nothing of the half-done migration in it.
+func TestKilledMidMigration(t *testing.T) {
+	slow := Migration{Version: 2, Name: "slow", Up: func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("half"))
+		if err != nil {
+			return err
+		}
+		for i := range 10000 {
+			b.Put(fmt.Appendf(nil, "k%05d", i), make([]byte, 100))
+		}
+		fmt.Println("migrating")
+		time.Sleep(time.Minute)
+		return nil
+	}}
+	if dir := os.Getenv("ANPRD_TEST_MIGRATE"); dir != "" {
+		Open(dir, []Migration{bucketMigration(1, "a"), slow})
+		os.Exit(0)
+	}
+	dir := t.TempDir()
+	db, err := Open(dir, []Migration{bucketMigration(1, "a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKilledMidMigration$")
+	cmd.Env = append(os.Environ(), "ANPRD_TEST_MIGRATE="+dir)
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if line, _ := bufio.NewReader(out).ReadString('\n'); strings.TrimSpace(line) != "migrating" {
+		cmd.Process.Kill()
+		t.Fatalf("child said %q", line)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+
+	db, err = Open(dir, []Migration{bucketMigration(1, "a")})
+	if err != nil {
+		t.Fatalf("reopen after kill: %v", err)
+	}
+	defer db.Close()
+	if db.Schema() != 1 {
+		t.Errorf("schema %d after a killed migration, want 1", db.Schema())
+	}
+	db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket([]byte("half")) != nil {
+			t.Error("killed migration left its bucket")
+		}
+		return nil
+	})
+}
