@@ -29,6 +29,8 @@ Commands:
   status     what the daemon says about itself: site, lanes, components
   ready      exit 0 when the daemon is ready, 1 when not (prints why)
   version    print anprctl's version
+  read       read the plates in image files (anprctl read -h)
+  eval       score the reader on a labelled folder (anprctl eval -h)
 
 Flags:
 `
@@ -46,7 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() != 1 {
+	if fs.NArg() < 1 || fs.NArg() > 1 && fs.Arg(0) != "read" && fs.Arg(0) != "eval" {
 		fs.Usage()
 		return 2
 	}
@@ -54,6 +56,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	base := "http://" + *addr
 	switch fs.Arg(0) {
+	case "read":
+		return runRead(fs.Args()[1:], stdout, stderr)
+	case "eval":
+		return runEval(fs.Args()[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, buildinfo.Get())
 		return 0

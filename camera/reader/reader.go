@@ -1,0 +1,206 @@
+// Package reader turns frames into plate reads: it finds text lines with
+// the OCR engine, keeps the ones shaped like a plate, joins the words of a
+// plate that the detector split (ABC 123), reads them and ranks the
+// readings with the plate formats the site expects. It reads single
+// frames; tracking a vehicle over frames is done above it.
+package reader
+
+import (
+	"image"
+	"math"
+	"slices"
+	"sort"
+
+	"anprd/camera/ocr"
+	"anprd/internal/plate"
+
+	"gocv.io/x/gocv"
+)
+
+// Options tune the reader.
+type Options struct {
+	Countries []plate.Country // expected countries; nil means plate.DefaultCountries
+	MinConf   float32         // reads below this are not reported; default 0.5
+	MinHeight int             // text lines lower than this many pixels are skipped; default 10
+	MaxReads  int             // at most this many reads per frame; default 4
+}
+
+// The recogniser reads best from a crop a little wider than the
+// detector's box (the first and last characters keep their edges) and a
+// little lower (less of the plate's frame and the text above and below).
+// Measured on plates-us: 67.6% exact without, 75.7% with.
+const padX, padY = 0.04, -0.05
+
+// Read is one plate seen in a frame.
+type Read struct {
+	Plate      string
+	Country    plate.Country
+	Conf       float32
+	Candidates []plate.Candidate // the others, best first
+	Quad       ocr.Quad          // where in the frame
+	Chars      []plate.Char
+}
+
+// Reader reads plates with one OCR engine; it is not safe for concurrent
+// use.
+type Reader struct {
+	eng *ocr.Engine
+	o   Options
+}
+
+// New returns a reader using eng.
+func New(eng *ocr.Engine, o Options) *Reader {
+	if o.MinConf == 0 {
+		o.MinConf = 0.5
+	}
+	if o.MinHeight == 0 {
+		o.MinHeight = 10
+	}
+	if o.MaxReads == 0 {
+		o.MaxReads = 4
+	}
+	return &Reader{eng: eng, o: o}
+}
+
+// ReadFrame finds and reads the plates in the part of a scene inside roi
+// (empty: all of it).
+func (r *Reader) ReadFrame(img gocv.Mat, roi image.Rectangle) ([]Read, error) {
+	boxes, err := r.eng.Detect(img, roi)
+	if err != nil {
+		return nil, err
+	}
+	var reads []Read
+	for _, q := range lines(boxes) {
+		h := q.Height()
+		if h < float64(r.o.MinHeight) {
+			continue
+		}
+		if a := q.Width() / h; a < 1.3 || a > 12 {
+			continue
+		}
+		crop := ocr.Crop(img, q.Grow(padX, padY))
+		line, err := r.eng.Recognize(crop)
+		crop.Close()
+		if err != nil {
+			continue
+		}
+		if rd, ok := r.read(line, q, true); ok {
+			reads = append(reads, rd)
+		}
+	}
+	return r.best(reads), nil
+}
+
+// ReadCrop reads an image that is already a plate (a crop), without
+// detection.
+func (r *Reader) ReadCrop(img gocv.Mat) ([]Read, error) {
+	line, err := r.eng.Recognize(img)
+	if err != nil {
+		return nil, err
+	}
+	w, h := float64(img.Cols()), float64(img.Rows())
+	q := ocr.Quad{{X: 0, Y: 0}, {X: w, Y: 0}, {X: w, Y: h}, {X: 0, Y: h}}
+	rd, ok := r.read(line, q, false)
+	if !ok {
+		return nil, nil
+	}
+	return []Read{rd}, nil
+}
+
+// read ranks the readings of one recognised line.
+func (r *Reader) read(line ocr.Line, q ocr.Quad, scene bool) (Read, bool) {
+	chars := make([]plate.Char, 0, len(line.Chars))
+	for _, c := range line.Chars {
+		n := plate.Normalize(c.Text)
+		if len(n) != 1 {
+			continue // separators, dots, the recogniser's non-Latin guesses
+		}
+		pc := plate.Char{R: n[0], Conf: c.Conf, X: c.X}
+		if a := plate.Normalize(c.Alt); len(a) == 1 {
+			pc.Alt, pc.AltConf = a[0], c.AltConf
+		}
+		chars = append(chars, pc)
+	}
+	cands := plate.Candidates(chars, plate.Options{Countries: r.o.Countries})
+	if scene {
+		// In a scene a short generic read is more often a sign than a
+		// plate.
+		cands = slices.DeleteFunc(cands, func(c plate.Candidate) bool {
+			return c.Country == "" && !plausibleGeneric(c.Text)
+		})
+	}
+	if len(cands) == 0 || cands[0].Conf < r.o.MinConf {
+		return Read{}, false
+	}
+	return Read{Plate: cands[0].Text, Country: cands[0].Country, Conf: cands[0].Conf,
+		Candidates: cands[1:], Quad: q, Chars: chars}, true
+}
+
+// plausibleGeneric: a plate of unknown format in a scene has four to
+// eight characters; one of only digits has at most seven (eight digits
+// in a scene are a date).
+func plausibleGeneric(s string) bool {
+	if len(s) < 4 || len(s) > plate.GenericMax {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return true
+		}
+	}
+	return len(s) < 8
+}
+
+// best keeps one read per plate text, the most confident, and at most
+// MaxReads.
+func (r *Reader) best(reads []Read) []Read {
+	sort.SliceStable(reads, func(i, j int) bool { return reads[i].Conf > reads[j].Conf })
+	seen := map[string]bool{}
+	out := reads[:0]
+	for _, rd := range reads {
+		if !seen[rd.Plate] && len(out) < r.o.MaxReads {
+			seen[rd.Plate] = true
+			out = append(out, rd)
+		}
+	}
+	return out
+}
+
+// lines returns the detector's boxes plus, for words that sit side by
+// side on one line (a plate's letter and digit groups), their union.
+func lines(boxes []ocr.Box) []ocr.Quad {
+	sort.Slice(boxes, func(i, j int) bool { return boxes[i].Quad[0].X < boxes[j].Quad[0].X })
+	out := make([]ocr.Quad, 0, len(boxes)+2)
+	for _, b := range boxes {
+		out = append(out, b.Quad)
+	}
+	for i := range boxes {
+		cur := boxes[i].Quad
+		merged := false
+		for j := i + 1; j < len(boxes); j++ {
+			if !sameLine(cur, boxes[j].Quad) {
+				continue
+			}
+			cur = ocr.Quad{cur[0], boxes[j].Quad[1], boxes[j].Quad[2], cur[3]}
+			merged = true
+		}
+		if merged {
+			out = append(out, cur)
+		}
+	}
+	return out
+}
+
+// sameLine: b starts right of a, at most about a character's height away,
+// at the same height and size.
+func sameLine(a, b ocr.Quad) bool {
+	ha, hb := a.Height(), b.Height()
+	if ha == 0 || hb == 0 || hb/ha < 0.7 || hb/ha > 1.45 {
+		return false
+	}
+	h := (ha + hb) / 2
+	cya := (a[0].Y + a[3].Y + a[1].Y + a[2].Y) / 4
+	cyb := (b[0].Y + b[3].Y + b[1].Y + b[2].Y) / 4
+	gap := (b[0].X+b[3].X)/2 - (a[1].X+a[2].X)/2
+	return math.Abs(cya-cyb) < 0.35*h && gap > -0.3*h && gap < 1.2*h
+}
