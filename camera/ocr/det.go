@@ -5,8 +5,8 @@ import (
 	"image"
 	"math"
 
-	"gocv.io/x/gocv"
 	ort "github.com/yalue/onnxruntime_go"
+	"gocv.io/x/gocv"
 )
 
 // DBNet post-processing thresholds, PaddleOCR's defaults.

@@ -6,8 +6,8 @@ import (
 	"image/color"
 	"math"
 
-	"gocv.io/x/gocv"
 	ort "github.com/yalue/onnxruntime_go"
+	"gocv.io/x/gocv"
 )
 
 const (

@@ -68,7 +68,7 @@ func isDigit(b byte) bool { return b >= '0' && b <= '9' }
 
 // Scene says where and how a plate appears in a frame.
 type Scene struct {
-	Width, Height int     // frame size
+	Width, Height int // frame size
 	Center        image.Point
 	PlateWidth    int     // plate width in the frame, pixels
 	Yaw           float64 // degrees: one side of the plate farther away

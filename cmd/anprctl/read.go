@@ -3,8 +3,8 @@ package main
 import (
 	"errors"
 	"flag"
-	"image"
 	"fmt"
+	"image"
 	"io"
 	"os"
 	"strings"
