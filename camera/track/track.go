@@ -129,6 +129,9 @@ func (t *Tracker) Add(now time.Time, reads []Read) []Event {
 	return evs
 }
 
+// Active reports whether a vehicle is being tracked.
+func (t *Tracker) Active() bool { return len(t.tracks) > 0 }
+
 // Expire ends the tracks not read since now-Gap, returning their final
 // events. Call it when frames stop coming, so vehicles still get a final.
 func (t *Tracker) Expire(now time.Time) []Event {

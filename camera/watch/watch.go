@@ -1,0 +1,160 @@
+// Package watch runs one lane's camera side: it takes the newest frame
+// from the source, decides whether it is worth reading (something moved in
+// the region of interest, a vehicle is being tracked, a trigger such as the
+// arming loop fired, or the idle rate is due), reads it, and feeds the
+// tracker, handing its read events to the lane. It does not decide access
+// or drive the barrier.
+package watch
+
+import (
+	"context"
+	"image"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"anprd/camera/reader"
+	"anprd/camera/source"
+	"anprd/camera/track"
+
+	"github.com/rs/zerolog"
+	"gocv.io/x/gocv"
+)
+
+// Options tune a watcher.
+type Options struct {
+	Lane string
+	ROI  image.Rectangle // empty: the whole frame
+	// IdleEvery is how often a still scene is read anyway; default 2 s.
+	IdleEvery time.Duration
+	// Motion is the mean absolute change (0-255) of the downscaled grey
+	// frame that counts as movement; default 2.
+	Motion float64
+}
+
+// Events receives a lane's read events. It must not block for long: the
+// watcher reads the next frame only after it returns.
+type Events func(track.Event)
+
+// Watcher is one lane's read loop.
+type Watcher struct {
+	o       Options
+	src     *source.Source
+	rd      *reader.Reader
+	tr      *track.Tracker
+	events  Events
+	log     zerolog.Logger
+	m       *Metrics
+	trigger atomic.Bool
+
+	mu   sync.Mutex
+	last track.Event // for the status page
+}
+
+// New returns a watcher; Run starts it.
+func New(o Options, src *source.Source, rd *reader.Reader, tr *track.Tracker, events Events, m *Metrics, log zerolog.Logger) *Watcher {
+	if o.IdleEvery <= 0 {
+		o.IdleEvery = 2 * time.Second
+	}
+	if o.Motion <= 0 {
+		o.Motion = 2
+	}
+	return &Watcher{o: o, src: src, rd: rd, tr: tr, events: events, m: m, log: log}
+}
+
+// Trigger asks for the next frame to be read whatever the scene does
+// (the gate's arming loop went occupied).
+func (w *Watcher) Trigger() { w.trigger.Store(true) }
+
+// Last is the last read event, for the status page.
+func (w *Watcher) Last() track.Event {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.last
+}
+
+// Run reads frames until ctx ends.
+func (w *Watcher) Run(ctx context.Context) error {
+	frame := gocv.NewMat()
+	defer frame.Close()
+	small := gocv.NewMat()
+	defer small.Close()
+	prev := gocv.NewMat()
+	defer prev.Close()
+	diff := gocv.NewMat()
+	defer diff.Close()
+	var seq uint64
+	var lastRead time.Time
+	for {
+		// Frames may stop (a camera gone); tracks still end.
+		nctx, cancel := context.WithTimeout(ctx, time.Second)
+		next, at, err := w.src.Next(nctx, seq, &frame)
+		cancel()
+		if ctx.Err() != nil {
+			w.emit(w.tr.Expire(time.Now().Add(time.Hour)))
+			return nil
+		}
+		if err != nil {
+			w.emit(w.tr.Expire(time.Now()))
+			continue
+		}
+		seq = next
+		roi := w.o.ROI.Intersect(image.Rect(0, 0, frame.Cols(), frame.Rows()))
+		if roi.Empty() {
+			roi = image.Rect(0, 0, frame.Cols(), frame.Rows())
+		}
+		moved := w.motion(frame, roi, &small, &prev, &diff)
+		due := at.Sub(lastRead) >= w.o.IdleEvery
+		if !(moved || w.tr.Active() || due || w.trigger.Swap(false)) {
+			w.m.skipped.WithLabelValues(w.o.Lane).Inc()
+			w.emit(w.tr.Expire(at))
+			continue
+		}
+		lastRead = at
+		start := time.Now()
+		reads, err := w.rd.ReadFrame(frame, roi)
+		w.m.readSeconds.WithLabelValues(w.o.Lane).Observe(time.Since(start).Seconds())
+		if err != nil {
+			w.log.Warn().Err(err).Msg("frame not read")
+			continue
+		}
+		trs := make([]track.Read, len(reads))
+		for i, r := range reads {
+			var alts []string
+			for _, c := range r.Candidates {
+				alts = append(alts, c.Text)
+			}
+			b := r.Quad.Bounds()
+			trs[i] = track.Read{Plate: r.Plate, Country: r.Country, Conf: r.Conf, Alts: alts, Frame: seq, Y: float64(b.Min.Y+b.Max.Y) / 2}
+		}
+		w.emit(w.tr.Add(at, trs))
+	}
+}
+
+// motion compares a small grey copy of the region with the previous one.
+func (w *Watcher) motion(frame gocv.Mat, roi image.Rectangle, small, prev, diff *gocv.Mat) bool {
+	region := frame.Region(roi)
+	gocv.Resize(region, small, image.Pt(64, 36), 0, 0, gocv.InterpolationArea)
+	region.Close()
+	gocv.CvtColor(*small, small, gocv.ColorBGRToGray)
+	moved := true
+	if !prev.Empty() {
+		gocv.AbsDiff(*small, *prev, diff)
+		moved = diff.Mean().Val1 >= w.o.Motion
+	}
+	small.CopyTo(prev)
+	return moved
+}
+
+func (w *Watcher) emit(evs []track.Event) {
+	for _, ev := range evs {
+		w.m.events.WithLabelValues(w.o.Lane, ev.Kind.String()).Inc()
+		if ev.Kind == track.Final {
+			w.m.latency.WithLabelValues(w.o.Lane).Observe(ev.Last.Sub(ev.First).Seconds())
+		}
+		w.mu.Lock()
+		w.last = ev
+		w.mu.Unlock()
+		w.events(ev)
+	}
+}

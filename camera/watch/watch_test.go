@@ -1,0 +1,119 @@
+package watch
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"anprd/camera/ocr"
+	"anprd/camera/onnx"
+	"anprd/camera/plategen"
+	"anprd/camera/reader"
+	"anprd/camera/source"
+	"anprd/camera/track"
+	"anprd/internal/plate"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
+	"gocv.io/x/gocv"
+)
+
+// clip writes a 25 fps clip as a folder: still road (0.4 s), a car whose
+// plate moves down through the frame (0.8 s), still road again (2.4 s). With no plate it is
+// a clip of an empty lane.
+func clip(t *testing.T, text string) string {
+	dir := t.TempDir()
+	p := plategen.Plate(text, "NO", 100)
+	defer p.Close()
+	for i := range 90 {
+		s := plategen.Scene{Width: 960, Height: 540, PlateWidth: 180, Noise: 2, Seed: 1}
+		s.Center = image.Pt(480, -3000) // out of view
+		if text != "" && i >= 10 && i < 30 {
+			s.Center = image.Pt(480, 150+12*(i-10))
+		}
+		f, _ := plategen.Render(p, s)
+		gocv.IMWrite(filepath.Join(dir, fmt.Sprintf("%03d.png", i)), f)
+		f.Close()
+	}
+	return dir
+}
+
+func run(t *testing.T, dir string) ([]track.Event, *Metrics, *prometheus.Registry) {
+	deps := os.Getenv("ANPRD_DEPS_DIR")
+	if deps == "" {
+		deps = "../../.deps"
+		if _, err := os.Stat(deps); err != nil {
+			t.Skip("no .deps: run 'make deps'")
+		}
+	}
+	if _, err := onnx.Load(filepath.Join(deps, "lib/libonnxruntime.so.1")); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := ocr.New(ocr.Options{ModelsDir: filepath.Join(deps, "models"), Fold: plate.FoldGlyph})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	// No replay of the clip within the test: the backoff is long.
+	src := source.New(source.Options{URL: dir, ReplayFPS: 25, MinBackoff: time.Hour}, zerolog.Nop())
+	defer src.Close()
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	var mu sync.Mutex
+	var evs []track.Event
+	w := New(Options{Lane: "in-1"}, src, reader.New(eng, reader.Options{}), track.New(track.Options{}), func(e track.Event) {
+		mu.Lock()
+		evs = append(evs, e)
+		mu.Unlock()
+	}, m, zerolog.Nop())
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); src.Run(ctx) }()
+	go func() { defer wg.Done(); w.Run(ctx) }()
+	// 90 frames at 25 fps, and time for the last track to end.
+	time.Sleep(3600*time.Millisecond + 2*time.Second)
+	cancel()
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	return evs, m, reg
+}
+
+func TestOneVehicleClipOneEvent(t *testing.T) {
+	evs, m, _ := run(t, clip(t, "EL43210"))
+	var early, final int
+	for _, e := range evs {
+		if e.Plate != "EL43210" || e.Suppressed {
+			t.Errorf("event %+v", e)
+		}
+		switch e.Kind {
+		case track.Early:
+			early++
+		case track.Final:
+			final++
+			if e.Direction != 1 || len(e.Frames) < 2 {
+				t.Errorf("final %+v: want the car moving down over several frames", e)
+			}
+		}
+	}
+	if early != 1 || final != 1 {
+		t.Errorf("events %+v: want one early and one final", evs)
+	}
+	if n := testutil.ToFloat64(m.skipped.WithLabelValues("in-1")); n == 0 {
+		t.Error("no still frames were skipped")
+	}
+}
+
+func TestEmptyClipNoEvents(t *testing.T) {
+	evs, _, _ := run(t, clip(t, ""))
+	if len(evs) != 0 {
+		t.Errorf("events from an empty lane: %+v", evs)
+	}
+}
