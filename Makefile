@@ -11,21 +11,24 @@ BIN        := bin
 # The tests find the ONNX Runtime library and models that `make deps` fetched.
 TEST_ENV   := ANPRD_DEPS_DIR=$(DEPS_DIR)
 
-# The demo runs the example configuration with its state in .demo/ and the
-# runtime from .deps/, shows every endpoint once, then runs until Ctrl-C.
-# It does not read plates: plate reading is not built yet.
+# The demo runs configs/demo.yaml: two lanes whose cameras are synthetic
+# clips (anprctl synth) that anprd replays from .demo/, so it reads plates
+# and connects to nothing beyond 127.0.0.1. It shows every endpoint, waits
+# for the first read events, then runs until Ctrl-C.
 define DEMO_SCRIPT
 set -u; mkdir -p .demo
-export ANPRD_STATE_DIR=$(CURDIR)/.demo/state ANPRD_LOG_FORMAT=console \
-       ANPRD_ONNXRUNTIME_LIBRARY=$(DEPS_DIR)/lib/libonnxruntime.so.1 ANPRD_MODELS_DIR=$(DEPS_DIR)/models
+export ANPRD_LOG_FORMAT=console
 addr=127.0.0.1:9810
-$(BIN)/anprd -check-config configs/anprd.example.yaml || exit 1
-$(BIN)/anprd -config configs/anprd.example.yaml & pid=$$!
+[ -d .demo/clip-in ] || $(BIN)/anprctl synth -plate EL43210 -country NO .demo/clip-in || exit 1
+[ -d .demo/clip-out ] || $(BIN)/anprctl synth -plate ABC123 -country SE .demo/clip-out || exit 1
+$(BIN)/anprd -check-config configs/demo.yaml || exit 1
+$(BIN)/anprd -config configs/demo.yaml & pid=$$!
 trap "kill -TERM $$pid 2>/dev/null" INT TERM
-for i in $$(seq 50); do $(BIN)/anprctl -addr $$addr ready >/dev/null 2>&1 && break; kill -0 $$pid 2>/dev/null || exit 1; sleep 0.2; done
+for i in $$(seq 100); do $(BIN)/anprctl -addr $$addr ready >/dev/null 2>&1 && break; kill -0 $$pid 2>/dev/null || exit 1; sleep 0.2; done
 echo; echo "== GET /healthz";        curl -fsS http://$$addr/healthz
 echo "== GET /readyz";               curl -fsS http://$$addr/readyz
-echo "== GET /metrics (anprd_*)";    curl -fsS http://$$addr/metrics | grep "^anprd_"
+sleep 6
+echo "== GET /metrics (anprd_camera_*, anprd_read_*)"; curl -fsS http://$$addr/metrics | grep -E "^anprd_(camera_frames_total|camera_connected|read_events_total)"
 echo "== anprctl status (GET /api/v1/status)"; $(BIN)/anprctl -addr $$addr status
 echo; echo "anprd is running with status on http://$$addr/ (pid $$pid). Ctrl-C stops it."
 wait $$pid; rc=$$?
@@ -48,7 +51,7 @@ build: deps ## build bin/anprd and bin/anprctl
 test: deps ## run every test with the race detector
 	$(TEST_ENV) $(GO) test -race -count=1 -timeout 15m ./...
 
-demo: build ## run anprd with the example configuration and show its status endpoint (Ctrl-C stops it)
+demo: build ## run anprd on two synthetic lanes and show what it reads and serves (Ctrl-C stops it)
 	@bash -c "$$DEMO_SCRIPT"
 
 bench: deps ## run the benchmarks
@@ -75,5 +78,5 @@ install: build ## install binaries, the ONNX Runtime library, models, systemd un
 		udevadm control --reload-rules 2>/dev/null; udevadm trigger --subsystem-match=gpio 2>/dev/null; \
 		systemctl daemon-reload; echo "installed; edit /etc/anprd/anprd.yaml, then: systemctl enable --now anprd"; fi
 
-clean: ## remove build output and demo state (keeps .deps)
+clean: ## remove build output, demo clips and demo state (keeps .deps)
 	rm -rf $(BIN) .demo

@@ -101,7 +101,12 @@ func (s *Source) Run(ctx context.Context) error {
 			backoff = s.o.MinBackoff
 		}
 		wait := backoff/2 + rand.N(backoff/2+1) // jitter: boxes restarted together do not reconnect in step
-		s.log.Warn().Err(err).Dur("retry_in", wait).Msg("camera stream lost")
+		if errors.Is(err, errEnd) {
+			// A replay reached its end, or a stream ended cleanly.
+			s.log.Debug().Dur("restart_in", wait).Msg("camera stream ended")
+		} else {
+			s.log.Warn().Err(err).Dur("retry_in", wait).Msg("camera stream lost")
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):

@@ -31,6 +31,7 @@ Commands:
   version    print anprctl's version
   read       read the plates in image files (anprctl read -h)
   eval       score the reader on a labelled folder (anprctl eval -h)
+  synth      write a synthetic clip of a passing car, for the demo (anprctl synth -h)
 
 Flags:
 `
@@ -48,7 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() < 1 || fs.NArg() > 1 && fs.Arg(0) != "read" && fs.Arg(0) != "eval" {
+	if fs.NArg() < 1 || fs.NArg() > 1 && fs.Arg(0) != "read" && fs.Arg(0) != "eval" && fs.Arg(0) != "synth" {
 		fs.Usage()
 		return 2
 	}
@@ -60,6 +61,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runRead(fs.Args()[1:], stdout, stderr)
 	case "eval":
 		return runEval(fs.Args()[1:], stdout, stderr)
+	case "synth":
+		return runSynth(fs.Args()[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, buildinfo.Get())
 		return 0

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"net"
 	"net/http"
@@ -17,7 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"anprd/camera/plategen"
 	"anprd/internal/status"
+
+	"gocv.io/x/gocv"
 )
 
 var anprdBin string
@@ -139,8 +143,8 @@ lanes:
   - id: in-1
     direction: entry
     mode: free-flow
-    camera: {source: "rtsp://127.0.0.1:8554/in"}
-`, filepath.Join(dir, "state"), listen)
+    camera: {source: "%s"}
+`, filepath.Join(dir, "state"), listen, writeClip(t))
 	path := filepath.Join(dir, "anprd.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -200,6 +204,41 @@ func TestDaemonLifecycle(t *testing.T) {
 		}
 	}
 
+	// The lane reads the replayed car: the status shows the read and the
+	// metrics count its events.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/api/v1/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep status.Report
+		json.NewDecoder(resp.Body).Decode(&rep)
+		resp.Body.Close()
+		read := false
+		for _, c := range rep.Components {
+			read = read || c.Name == "lane/in-1" && strings.Contains(c.Detail, "last read EL43210")
+		}
+		if read {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no read of EL43210 on the status page: %+v", rep.Components)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`anprd_read_events_total{kind="early",lane="in-1"}`, `anprd_camera_connected{lane="in-1"}`, `anprd_frame_read_seconds_count{lane="in-1"}`} {
+		if !bytes.Contains(metrics, []byte(want)) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+
 	// A second anprd on the same state directory fails at once.
 	start := time.Now()
 	out, err := exec.Command(anprdBin, "-config", writeConfigSameState(t, cfgPath, freePort(t))).CombinedOutput()
@@ -240,6 +279,21 @@ func TestDaemonLifecycle(t *testing.T) {
 	if !sawStopped {
 		t.Error("no 'stopped' log line")
 	}
+}
+
+// writeClip renders a short clip of a car with plate EL43210 as a folder
+// of images, which the lane replays.
+func writeClip(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	p := plategen.Plate("EL43210", "NO", 100)
+	defer p.Close()
+	for i := range 8 {
+		f, _ := plategen.Render(p, plategen.Scene{Width: 960, Height: 540, Center: image.Pt(480, 200+10*i), PlateWidth: 200, Noise: 3, Seed: 1})
+		gocv.IMWrite(filepath.Join(dir, fmt.Sprintf("%02d.jpg", i)), f)
+		f.Close()
+	}
+	return dir
 }
 
 // writeConfigSameState copies cfgPath's state directory into a config

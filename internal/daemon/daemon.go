@@ -57,6 +57,7 @@ type Daemon struct {
 	promReg  *prometheus.Registry
 	status   *status.Server
 	parts    [numStages][]part
+	lanes    []*lane
 }
 
 // Shutdown stages, in the order they are stopped: stop taking frames,
@@ -119,18 +120,6 @@ func New(o Options) (*Daemon, error) {
 	d.dbComp = d.health.Register("database")
 	d.dbComp.Set(health.OK, true, fmt.Sprintf("schema %d", db.Schema()))
 	d.loopComp = d.health.Register("main-loop")
-	if len(cfg.Lanes) > 0 {
-		// A reader that cannot load keeps the daemon up but not ready: the
-		// technician sees why on the status page instead of a restart loop.
-		rc := d.health.Register("reader")
-		if detail, err := o.ReaderCheck(cfg.Reader); err != nil {
-			rc.Set(health.Failed, false, err.Error())
-			d.log.Error().Err(err).Msg("plate reader runtime unusable")
-		} else {
-			rc.Set(health.OK, true, detail)
-		}
-	}
-
 	ln, err := status.Listen(cfg.Status.Listen)
 	if err != nil {
 		db.Close()
@@ -139,6 +128,19 @@ func New(o Options) (*Daemon, error) {
 
 	d.promReg = prometheus.NewRegistry()
 	d.metrics = newMetrics(d.promReg, d.health, d.beat, o.Now, db, cfg.Site.ID, cfg.Site.Device, cfg.Digest)
+
+	if len(cfg.Lanes) > 0 {
+		// A reader that cannot load keeps the daemon up but not ready: the
+		// technician sees why on the status page instead of a restart loop.
+		rc := d.health.Register("reader")
+		if detail, err := o.ReaderCheck(cfg.Reader); err != nil {
+			rc.Set(health.Failed, false, err.Error())
+			d.log.Error().Err(err).Msg("plate reader runtime unusable; lanes not started")
+		} else {
+			rc.Set(health.OK, true, detail)
+			d.buildLanes(cfg, d.promReg)
+		}
+	}
 
 	h := status.Handler(status.Config{
 		Static: status.Static{
@@ -175,8 +177,7 @@ func New(o Options) (*Daemon, error) {
 	return d, nil
 }
 
-// CheckReader loads ONNX Runtime and checks the PP-OCRv4 models. Plate
-// reading itself is not built yet, and the detail says so.
+// CheckReader loads ONNX Runtime and checks the PP-OCRv4 models.
 func CheckReader(r config.Reader) (string, error) {
 	v, err := onnx.Load(r.ONNXRuntimeLibrary)
 	if err != nil {
@@ -186,7 +187,7 @@ func CheckReader(r config.Reader) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("ONNX Runtime %s loaded; PP-OCRv4 models in %s checked (%d classes); plate reading is not built yet", v, m.Dir, m.Classes), nil
+	return fmt.Sprintf("ONNX Runtime %s loaded; PP-OCRv4 models in %s checked (%d classes)", v, m.Dir, m.Classes), nil
 }
 
 func laneInfo(lanes []config.Lane) []status.Lane {
@@ -283,6 +284,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	err := g.Wait()
+	d.closeLanes()
 	if cerr := d.db.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("state: close: %w", cerr)
 	}
@@ -295,6 +297,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 // Close releases what New acquired, for a daemon that will not Run.
 func (d *Daemon) Close() error {
 	d.status.Close()
+	d.closeLanes()
 	return d.db.Close()
 }
 
@@ -324,6 +327,7 @@ func (d *Daemon) round() {
 	} else {
 		d.dbComp.Set(health.OK, true, fmt.Sprintf("schema %d", d.db.Schema()))
 	}
+	d.laneRound(d.o.Now())
 	d.metrics.loopIterations.Inc()
 	d.beat.Beat(d.o.Now())
 }

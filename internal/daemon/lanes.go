@@ -1,0 +1,121 @@
+package daemon
+
+import (
+	"fmt"
+	"time"
+
+	"anprd/camera/ocr"
+	"anprd/camera/reader"
+	"anprd/camera/source"
+	"anprd/camera/track"
+	"anprd/camera/watch"
+	"anprd/internal/config"
+	"anprd/internal/health"
+	"anprd/internal/plate"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// lane is one lane's camera side as the daemon runs it.
+type lane struct {
+	id   string
+	comp *health.Component
+	eng  *ocr.Engine
+	src  *source.Source
+	w    *watch.Watcher
+	log  zerolog.Logger
+}
+
+// buildLanes creates each lane's source, reader, tracker and watcher.
+// A lane whose reader cannot be built is reported failed; the others run.
+func (d *Daemon) buildLanes(cfg *config.Config, reg prometheus.Registerer) {
+	wm := watch.NewMetrics(reg)
+	for _, lc := range cfg.Lanes {
+		l := &lane{id: lc.ID, comp: d.health.Register("lane/" + lc.ID), log: d.log.With().Str("lane", lc.ID).Logger()}
+		eng, err := ocr.New(ocr.Options{ModelsDir: cfg.Reader.ModelsDir, Threads: cfg.Reader.Threads, Fold: plate.FoldGlyph})
+		if err != nil {
+			l.comp.Set(health.Failed, false, err.Error())
+			d.log.Error().Err(err).Str("lane", lc.ID).Msg("lane reader unusable")
+			continue
+		}
+		l.eng = eng
+		l.src = source.New(source.Options{URL: lc.Camera.Source, RTSPTransport: lc.Camera.RTSPTransport}, l.log.With().Str("component", "camera").Logger())
+		rd := reader.New(eng, reader.Options{})
+		l.w = watch.New(watch.Options{Lane: lc.ID}, l.src, rd, track.New(track.Options{}), l.onEvent, wm, l.log)
+		d.lanes = append(d.lanes, l)
+		d.add(stageFrames, "camera/"+lc.ID, l.src.Run)
+		d.add(stageLanes, "lane/"+lc.ID, l.w.Run)
+	}
+	reg.MustRegister(&cameraCollector{d: d})
+}
+
+// onEvent receives the lane's read events. Decisions and passages are
+// not built yet; until they are, events are logged and counted. The
+// plate is personal data and is logged at debug level only.
+func (l *lane) onEvent(ev track.Event) {
+	l.log.Info().Str("kind", ev.Kind.String()).Float32("conf", ev.Conf).Int("frames", len(ev.Frames)).
+		Bool("suppressed", ev.Suppressed).Msg("read event")
+	l.log.Debug().Str("plate", ev.Plate).Str("country", string(ev.Country)).Strs("runners_up", ev.RunnersUp).Msg("read event plate")
+}
+
+// laneRound updates each lane's health from its camera: a camera that
+// has delivered no frame for five seconds holds readiness back.
+func (d *Daemon) laneRound(now time.Time) {
+	for _, l := range d.lanes {
+		st := l.src.Stats()
+		detail := fmt.Sprintf("camera %.1f fps, %d frames, %d dropped, %d reconnects", st.FPS, st.Frames, st.Drops, st.Reconnects)
+		if ev := l.w.Last(); !ev.Last.IsZero() {
+			detail += fmt.Sprintf("; last read %s (%s, %.2f) at %s", ev.Plate, ev.Kind, ev.Conf, ev.Last.Format(time.TimeOnly))
+		}
+		switch {
+		case st.Connected && now.Sub(st.LastFrame) < 5*time.Second:
+			l.comp.Set(health.OK, true, detail)
+		case st.LastError != "":
+			l.comp.Set(health.Degraded, false, "camera not delivering: "+st.LastError+"; "+detail)
+		default:
+			l.comp.Set(health.Degraded, false, "camera not delivering; "+detail)
+		}
+	}
+}
+
+func (d *Daemon) closeLanes() {
+	for _, l := range d.lanes {
+		l.src.Close()
+		l.eng.Close()
+	}
+}
+
+// cameraCollector exports the sources' counters at scrape time.
+type cameraCollector struct{ d *Daemon }
+
+var (
+	camFramesDesc     = prometheus.NewDesc("anprd_camera_frames_total", "Frames received from the lane's camera.", []string{"lane"}, nil)
+	camDropsDesc      = prometheus.NewDesc("anprd_camera_frames_dropped_total", "Frames replaced by a newer one before they were read.", []string{"lane"}, nil)
+	camReconnectsDesc = prometheus.NewDesc("anprd_camera_reconnects_total", "Times the camera stream was reopened.", []string{"lane"}, nil)
+	camConnectedDesc  = prometheus.NewDesc("anprd_camera_connected", "1 while the camera stream is open.", []string{"lane"}, nil)
+	camFPSDesc        = prometheus.NewDesc("anprd_camera_frames_per_second", "Frames per second over the last two seconds.", []string{"lane"}, nil)
+	camLastDesc       = prometheus.NewDesc("anprd_camera_last_frame_timestamp_seconds", "When the last frame arrived.", []string{"lane"}, nil)
+)
+
+func (c *cameraCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{camFramesDesc, camDropsDesc, camReconnectsDesc, camConnectedDesc, camFPSDesc, camLastDesc} {
+		ch <- d
+	}
+}
+
+func (c *cameraCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, l := range c.d.lanes {
+		st := l.src.Stats()
+		ch <- prometheus.MustNewConstMetric(camFramesDesc, prometheus.CounterValue, float64(st.Frames), l.id)
+		ch <- prometheus.MustNewConstMetric(camDropsDesc, prometheus.CounterValue, float64(st.Drops), l.id)
+		ch <- prometheus.MustNewConstMetric(camReconnectsDesc, prometheus.CounterValue, float64(st.Reconnects), l.id)
+		ch <- prometheus.MustNewConstMetric(camConnectedDesc, prometheus.GaugeValue, b2f(st.Connected), l.id)
+		ch <- prometheus.MustNewConstMetric(camFPSDesc, prometheus.GaugeValue, st.FPS, l.id)
+		last := 0.0
+		if !st.LastFrame.IsZero() {
+			last = float64(st.LastFrame.UnixNano()) / 1e9
+		}
+		ch <- prometheus.MustNewConstMetric(camLastDesc, prometheus.GaugeValue, last, l.id)
+	}
+}
