@@ -47,7 +47,7 @@ func runSynth(args []string, stdout, stderr io.Writer) int {
 	in, out := *frames/4, *frames*3/4
 	for i := range *frames {
 		s := plategen.Scene{Width: *width, Height: *height, PlateWidth: *width / 6, Yaw: 8, Noise: 3, Light: 0.2, Seed: 1}
-		s.Center = image.Pt(*width/2, -10 * *height)
+		s.Center = image.Pt(*width/2, -10**height)
 		if i >= in && i < out {
 			s.Center = image.Pt(*width/2, *height/4+(i-in)*(*height/2)/(out-in))
 		}
