@@ -9,6 +9,7 @@ package watch
 import (
 	"context"
 	"image"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,7 +25,9 @@ import (
 // Options tune a watcher.
 type Options struct {
 	Lane string
-	ROI  image.Rectangle // empty: the whole frame
+	// ROI is the region plates are searched in, a polygon in frame
+	// pixels; empty means the whole frame.
+	ROI []image.Point
 	// IdleEvery is how often a still scene is read anyway; default 2 s.
 	IdleEvery time.Duration
 	// Motion is the mean absolute change (0-255) of the downscaled grey
@@ -99,9 +102,10 @@ func (w *Watcher) Run(ctx context.Context) error {
 			continue
 		}
 		seq = next
-		roi := w.o.ROI.Intersect(image.Rect(0, 0, frame.Cols(), frame.Rows()))
-		if roi.Empty() {
-			roi = image.Rect(0, 0, frame.Cols(), frame.Rows())
+		full := image.Rect(0, 0, frame.Cols(), frame.Rows())
+		roi := bounds(w.o.ROI).Intersect(full)
+		if len(w.o.ROI) < 3 || roi.Dx() < 32 || roi.Dy() < 32 {
+			roi = full
 		}
 		moved := w.motion(frame, roi, &small, &prev, &diff)
 		due := at.Sub(lastRead) >= w.o.IdleEvery
@@ -118,6 +122,10 @@ func (w *Watcher) Run(ctx context.Context) error {
 			w.log.Warn().Err(err).Msg("frame not read")
 			continue
 		}
+		reads = slices.DeleteFunc(reads, func(r reader.Read) bool {
+			b := r.Quad.Bounds()
+			return len(w.o.ROI) >= 3 && !inPolygon(w.o.ROI, image.Pt((b.Min.X+b.Max.X)/2, (b.Min.Y+b.Max.Y)/2))
+		})
 		trs := make([]track.Read, len(reads))
 		for i, r := range reads {
 			var alts []string
@@ -144,6 +152,32 @@ func (w *Watcher) motion(frame gocv.Mat, roi image.Rectangle, small, prev, diff 
 	}
 	small.CopyTo(prev)
 	return moved
+}
+
+// bounds is the rectangle around a polygon.
+func bounds(poly []image.Point) image.Rectangle {
+	if len(poly) == 0 {
+		return image.Rectangle{}
+	}
+	r := image.Rectangle{Min: poly[0], Max: poly[0]}
+	for _, p := range poly[1:] {
+		r = r.Union(image.Rectangle{Min: p, Max: p.Add(image.Pt(1, 1))})
+	}
+	return r
+}
+
+// inPolygon is the even-odd rule: a ray from p crosses the polygon's
+// edges an odd number of times when p is inside.
+func inPolygon(poly []image.Point, p image.Point) bool {
+	in := false
+	for i, j := 0, len(poly)-1; i < len(poly); j, i = i, i+1 {
+		a, b := poly[i], poly[j]
+		if (a.Y > p.Y) != (b.Y > p.Y) &&
+			float64(p.X) < float64(b.X-a.X)*float64(p.Y-a.Y)/float64(b.Y-a.Y)+float64(a.X) {
+			in = !in
+		}
+	}
+	return in
 }
 
 func (w *Watcher) emit(evs []track.Event) {

@@ -44,7 +44,7 @@ func clip(t *testing.T, text string) string {
 	return dir
 }
 
-func run(t *testing.T, dir string) ([]track.Event, *Metrics, *prometheus.Registry) {
+func run(t *testing.T, dir string, roi []image.Point) ([]track.Event, *Metrics, *prometheus.Registry) {
 	deps := os.Getenv("ANPRD_DEPS_DIR")
 	if deps == "" {
 		deps = "../../.deps"
@@ -67,7 +67,7 @@ func run(t *testing.T, dir string) ([]track.Event, *Metrics, *prometheus.Registr
 	m := NewMetrics(reg)
 	var mu sync.Mutex
 	var evs []track.Event
-	w := New(Options{Lane: "in-1"}, src, reader.New(eng, reader.Options{}), track.New(track.Options{}), func(e track.Event) {
+	w := New(Options{Lane: "in-1", ROI: roi}, src, reader.New(eng, reader.Options{}), track.New(track.Options{}), func(e track.Event) {
 		mu.Lock()
 		evs = append(evs, e)
 		mu.Unlock()
@@ -87,7 +87,7 @@ func run(t *testing.T, dir string) ([]track.Event, *Metrics, *prometheus.Registr
 }
 
 func TestOneVehicleClipOneEvent(t *testing.T) {
-	evs, m, _ := run(t, clip(t, "EL43210"))
+	evs, m, _ := run(t, clip(t, "EL43210"), nil)
 	var early, final int
 	for _, e := range evs {
 		if e.Plate != "EL43210" || e.Suppressed {
@@ -114,8 +114,33 @@ func TestOneVehicleClipOneEvent(t *testing.T) {
 }
 
 func TestEmptyClipNoEvents(t *testing.T) {
-	evs, _, _ := run(t, clip(t, ""))
+	evs, _, _ := run(t, clip(t, ""), nil)
 	if len(evs) != 0 {
 		t.Errorf("events from an empty lane: %+v", evs)
+	}
+}
+
+// TestRegionOfInterest: the car passes through the middle of the frame;
+// a lane region on the right-hand side does not see it.
+func TestRegionOfInterest(t *testing.T) {
+	evs, _, _ := run(t, clip(t, "EL43210"), []image.Point{{700, 0}, {960, 0}, {960, 540}, {700, 540}})
+	if len(evs) != 0 {
+		t.Errorf("events outside the region: %+v", evs)
+	}
+}
+
+func TestPolygon(t *testing.T) {
+	// A lane region shaped like a trapezoid, as a camera sees a road.
+	poly := []image.Point{{300, 100}, {700, 100}, {900, 500}, {100, 500}}
+	for _, c := range []struct {
+		p  image.Point
+		in bool
+	}{{image.Pt(500, 300), true}, {image.Pt(150, 150), false}, {image.Pt(880, 480), true}, {image.Pt(950, 300), false}, {image.Pt(500, 50), false}} {
+		if inPolygon(poly, c.p) != c.in {
+			t.Errorf("inPolygon(%v) = %v", c.p, !c.in)
+		}
+	}
+	if b := bounds(poly); b != image.Rect(100, 100, 901, 501) {
+		t.Errorf("bounds = %v", b)
 	}
 }

@@ -149,6 +149,10 @@ type Lane struct {
 type Camera struct {
 	Source        string `yaml:"source"`         // rtsp://, rtsps://, http(s):// (MJPEG), /dev/videoN, a video file or a folder of images (replay)
 	RTSPTransport string `yaml:"rtsp_transport"` // tcp|udp, default tcp; only meaningful for rtsp sources
+	// ROI is the lane's region of interest in frame pixels, a polygon of
+	// at least three [x, y] points; plates are only searched for inside
+	// it. Empty: the whole frame.
+	ROI [][2]int `yaml:"roi"`
 }
 
 // Gate is a barrier's GPIO wiring.

@@ -94,9 +94,12 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, seen map[visit]bool) [
 			return []error{&keyError{key: path, line: n.Line, msg: "must be a mapping of keys, not " + describe(n)}}
 		}
 		return checkMapping(n, t, path, seen)
-	case reflect.Slice:
+	case reflect.Slice, reflect.Array:
 		if n.Kind != yaml.SequenceNode {
 			return []error{&keyError{key: path, line: n.Line, msg: "must be a list, not " + describe(n)}}
+		}
+		if t.Kind() == reflect.Array && len(n.Content) != t.Len() {
+			return []error{&keyError{key: path, line: n.Line, msg: fmt.Sprintf("must be a list of %d values", t.Len())}}
 		}
 		var errs []error
 		for i, c := range n.Content {

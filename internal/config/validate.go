@@ -280,6 +280,14 @@ func checkCamera(add addFunc, key string, cam Camera) {
 	if cam.RTSPTransport != "tcp" && cam.RTSPTransport != "udp" {
 		add(key+".rtsp_transport", "%q is not tcp or udp", cam.RTSPTransport)
 	}
+	if n := len(cam.ROI); n > 0 && n < 3 {
+		add(key+".roi", "a region needs at least 3 points, got %d", n)
+	}
+	for i, p := range cam.ROI {
+		if p[0] < 0 || p[1] < 0 || p[0] > 16384 || p[1] > 16384 {
+			add(fmt.Sprintf("%s.roi[%d]", key, i), "[%d, %d] is not a pixel of a frame", p[0], p[1])
+		}
+	}
 }
 
 type source int

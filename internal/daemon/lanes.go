@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"image"
 	"time"
 
 	"anprd/camera/ocr"
@@ -42,7 +43,11 @@ func (d *Daemon) buildLanes(cfg *config.Config, reg prometheus.Registerer) {
 		l.eng = eng
 		l.src = source.New(source.Options{URL: lc.Camera.Source, RTSPTransport: lc.Camera.RTSPTransport}, l.log.With().Str("component", "camera").Logger())
 		rd := reader.New(eng, reader.Options{})
-		l.w = watch.New(watch.Options{Lane: lc.ID}, l.src, rd, track.New(track.Options{}), l.onEvent, wm, l.log)
+		var roi []image.Point
+		for _, p := range lc.Camera.ROI {
+			roi = append(roi, image.Pt(p[0], p[1]))
+		}
+		l.w = watch.New(watch.Options{Lane: lc.ID, ROI: roi}, l.src, rd, track.New(track.Options{}), l.onEvent, wm, l.log)
 		d.lanes = append(d.lanes, l)
 		d.add(stageFrames, "camera/"+lc.ID, l.src.Run)
 		d.add(stageLanes, "lane/"+lc.ID, l.w.Run)
