@@ -7,6 +7,7 @@
 package watch
 
 import (
+	"bytes"
 	"context"
 	"image"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"anprd/camera/ocr"
 	"anprd/camera/reader"
 	"anprd/camera/source"
 	"anprd/camera/track"
@@ -33,11 +35,33 @@ type Options struct {
 	// Motion is the mean absolute change (0-255) of the downscaled grey
 	// frame that counts as movement; default 2.
 	Motion float64
+	// Evidence keeps the plate crop and scene of each final event; nil
+	// keeps none.
+	Evidence Saver
+}
+
+// Event is a read event with its evidence images (paths from the Saver),
+// which final events carry.
+type Event struct {
+	track.Event
+	PlateImage string
+	SceneImage string
 }
 
 // Events receives a lane's read events. It must not block for long: the
 // watcher reads the next frame only after it returns.
-type Events func(track.Event)
+type Events func(Event)
+
+// Saver keeps evidence images; package evidence is the real one.
+type Saver interface {
+	Save(at time.Time, lane string, id uint64, plate, scene []byte) (platePath, scenePath string, err error)
+}
+
+// shot is the best frame of a plate so far, already encoded.
+type shot struct {
+	conf         float32
+	plate, scene []byte
+}
 
 // Watcher is one lane's read loop.
 type Watcher struct {
@@ -52,6 +76,8 @@ type Watcher struct {
 
 	mu   sync.Mutex
 	last track.Event // for the status page
+
+	best map[string]*shot // plate -> best frame of its current track
 }
 
 // New returns a watcher; Run starts it.
@@ -126,6 +152,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 			b := r.Quad.Bounds()
 			return len(w.o.ROI) >= 3 && !inPolygon(w.o.ROI, image.Pt((b.Min.X+b.Max.X)/2, (b.Min.Y+b.Max.Y)/2))
 		})
+		w.keepBest(frame, reads)
 		trs := make([]track.Read, len(reads))
 		for i, r := range reads {
 			var alts []string
@@ -183,12 +210,62 @@ func inPolygon(poly []image.Point, p image.Point) bool {
 func (w *Watcher) emit(evs []track.Event) {
 	for _, ev := range evs {
 		w.m.events.WithLabelValues(w.o.Lane, ev.Kind.String()).Inc()
+		out := Event{Event: ev}
 		if ev.Kind == track.Final {
 			w.m.latency.WithLabelValues(w.o.Lane).Observe(ev.Last.Sub(ev.First).Seconds())
+			if s := w.best[ev.Plate]; s != nil && w.o.Evidence != nil {
+				var err error
+				out.PlateImage, out.SceneImage, err = w.o.Evidence.Save(ev.Last, w.o.Lane, ev.TrackID, s.plate, s.scene)
+				if err != nil {
+					// The read still counts; only its pictures are missing.
+					w.log.Error().Err(err).Msg("evidence not saved")
+				}
+			}
+			delete(w.best, ev.Plate)
+			for _, p := range ev.RunnersUp {
+				delete(w.best, p)
+			}
 		}
 		w.mu.Lock()
 		w.last = ev
 		w.mu.Unlock()
-		w.events(ev)
+		w.events(out)
+	}
+}
+
+// maxShots bounds the frames kept for plates whose tracks have not ended.
+const maxShots = 32
+
+// keepBest encodes the plate crop and a scene 640 pixels wide for each
+// read that beats the best so far of its plate.
+func (w *Watcher) keepBest(frame gocv.Mat, reads []reader.Read) {
+	if w.o.Evidence == nil {
+		return
+	}
+	if w.best == nil {
+		w.best = map[string]*shot{}
+	}
+	for _, r := range reads {
+		if s := w.best[r.Plate]; s != nil && s.conf >= r.Conf {
+			continue
+		}
+		if len(w.best) >= maxShots {
+			clear(w.best) // tracks long gone without a final; start afresh
+		}
+		crop := ocr.Crop(frame, r.Quad.Grow(0.1, 0.3))
+		pb, err1 := gocv.IMEncode(gocv.JPEGFileExt, crop)
+		crop.Close()
+		small := gocv.NewMat()
+		h := frame.Rows() * 640 / max(1, frame.Cols())
+		gocv.Resize(frame, &small, image.Pt(640, max(1, h)), 0, 0, gocv.InterpolationArea)
+		sb, err2 := gocv.IMEncode(gocv.JPEGFileExt, small)
+		small.Close()
+		if err1 != nil || err2 != nil {
+			w.log.Warn().Errs("errors", []error{err1, err2}).Msg("evidence image not encoded")
+			continue
+		}
+		w.best[r.Plate] = &shot{conf: r.Conf, plate: bytes.Clone(pb.GetBytes()), scene: bytes.Clone(sb.GetBytes())}
+		pb.Close()
+		sb.Close()
 	}
 }

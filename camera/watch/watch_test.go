@@ -16,6 +16,7 @@ import (
 	"anprd/camera/reader"
 	"anprd/camera/source"
 	"anprd/camera/track"
+	"anprd/internal/evidence"
 	"anprd/internal/plate"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,7 +45,7 @@ func clip(t *testing.T, text string) string {
 	return dir
 }
 
-func run(t *testing.T, dir string, roi []image.Point) ([]track.Event, *Metrics, *prometheus.Registry) {
+func run(t *testing.T, dir string, roi []image.Point) ([]Event, *Metrics, *prometheus.Registry) {
 	deps := os.Getenv("ANPRD_DEPS_DIR")
 	if deps == "" {
 		deps = "../../.deps"
@@ -66,8 +67,12 @@ func run(t *testing.T, dir string, roi []image.Point) ([]track.Event, *Metrics, 
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
 	var mu sync.Mutex
-	var evs []track.Event
-	w := New(Options{Lane: "in-1", ROI: roi}, src, reader.New(eng, reader.Options{}), track.New(track.Options{}), func(e track.Event) {
+	var evs []Event
+	store, err := evidence.New(filepath.Join(t.TempDir(), "evidence"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := New(Options{Lane: "in-1", ROI: roi, Evidence: store}, src, reader.New(eng, reader.Options{}), track.New(track.Options{}), func(e Event) {
 		mu.Lock()
 		evs = append(evs, e)
 		mu.Unlock()
@@ -102,6 +107,9 @@ func TestOneVehicleClipOneEvent(t *testing.T) {
 			// direction needs three (package track tests it).
 			if len(e.Frames) == 0 || e.Direction == -1 {
 				t.Errorf("final %+v", e)
+			}
+			if e.PlateImage == "" || e.SceneImage == "" {
+				t.Errorf("final without evidence: %+v", e)
 			}
 		}
 	}

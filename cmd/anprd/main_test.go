@@ -239,6 +239,25 @@ func TestDaemonLifecycle(t *testing.T) {
 		}
 	}
 
+	// When the replayed car has gone, its evidence is kept in the state
+	// directory.
+	stateDir := filepath.Join(filepath.Dir(cfgPath), "state")
+	for {
+		shots, _ := filepath.Glob(filepath.Join(stateDir, "evidence", "*", "*-in-1-*-scene.jpg"))
+		if len(shots) > 0 {
+			img := gocv.IMRead(shots[0], gocv.IMReadColor)
+			if img.Cols() != 640 {
+				t.Errorf("scene evidence %s is %dx%d, want 640 wide", shots[0], img.Cols(), img.Rows())
+			}
+			img.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no evidence image in the state directory")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
 	// A second anprd on the same state directory fails at once.
 	start := time.Now()
 	out, err := exec.Command(anprdBin, "-config", writeConfigSameState(t, cfgPath, freePort(t))).CombinedOutput()

@@ -14,6 +14,7 @@ import (
 	"anprd/camera/onnx"
 	"anprd/internal/buildinfo"
 	"anprd/internal/config"
+	"anprd/internal/evidence"
 	"anprd/internal/health"
 	"anprd/internal/state"
 	"anprd/internal/status"
@@ -58,6 +59,7 @@ type Daemon struct {
 	status   *status.Server
 	parts    [numStages][]part
 	lanes    []*lane
+	evidence *evidence.Store
 }
 
 // Shutdown stages, in the order they are stopped: stop taking frames,

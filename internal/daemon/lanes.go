@@ -1,8 +1,10 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"image"
+	"path/filepath"
 	"time"
 
 	"anprd/camera/ocr"
@@ -11,6 +13,7 @@ import (
 	"anprd/camera/track"
 	"anprd/camera/watch"
 	"anprd/internal/config"
+	"anprd/internal/evidence"
 	"anprd/internal/health"
 	"anprd/internal/plate"
 
@@ -32,6 +35,16 @@ type lane struct {
 // A lane whose reader cannot be built is reported failed; the others run.
 func (d *Daemon) buildLanes(cfg *config.Config, reg prometheus.Registerer) {
 	wm := watch.NewMetrics(reg)
+	store, err := evidence.New(filepath.Join(cfg.State.Dir, "evidence"))
+	if err != nil {
+		// Reads go on without pictures; the log says why.
+		d.log.Error().Err(err).Msg("evidence images will not be kept")
+	} else {
+		d.evidence = store
+		d.add(stageHousekeeping, "retention", func(ctx context.Context) error {
+			return d.sweep(ctx, time.Duration(cfg.Retention.Evidence))
+		})
+	}
 	for _, lc := range cfg.Lanes {
 		l := &lane{id: lc.ID, comp: d.health.Register("lane/" + lc.ID), log: d.log.With().Str("lane", lc.ID).Logger()}
 		eng, err := ocr.New(ocr.Options{ModelsDir: cfg.Reader.ModelsDir, Threads: cfg.Reader.Threads, Fold: plate.FoldGlyph})
@@ -47,7 +60,11 @@ func (d *Daemon) buildLanes(cfg *config.Config, reg prometheus.Registerer) {
 		for _, p := range lc.Camera.ROI {
 			roi = append(roi, image.Pt(p[0], p[1]))
 		}
-		l.w = watch.New(watch.Options{Lane: lc.ID, ROI: roi}, l.src, rd, track.New(track.Options{}), l.onEvent, wm, l.log)
+		wo := watch.Options{Lane: lc.ID, ROI: roi}
+		if d.evidence != nil {
+			wo.Evidence = d.evidence
+		}
+		l.w = watch.New(wo, l.src, rd, track.New(track.Options{}), l.onEvent, wm, l.log)
 		d.lanes = append(d.lanes, l)
 		d.add(stageFrames, "camera/"+lc.ID, l.src.Run)
 		d.add(stageLanes, "lane/"+lc.ID, l.w.Run)
@@ -58,9 +75,9 @@ func (d *Daemon) buildLanes(cfg *config.Config, reg prometheus.Registerer) {
 // onEvent receives the lane's read events. Decisions and passages are
 // not built yet; until they are, events are logged and counted. The
 // plate is personal data and is logged at debug level only.
-func (l *lane) onEvent(ev track.Event) {
+func (l *lane) onEvent(ev watch.Event) {
 	l.log.Info().Str("kind", ev.Kind.String()).Float32("conf", ev.Conf).Int("frames", len(ev.Frames)).
-		Bool("suppressed", ev.Suppressed).Msg("read event")
+		Bool("suppressed", ev.Suppressed).Str("evidence", ev.SceneImage).Msg("read event")
 	l.log.Debug().Str("plate", ev.Plate).Str("country", string(ev.Country)).Strs("runners_up", ev.RunnersUp).Msg("read event plate")
 }
 
@@ -80,6 +97,27 @@ func (d *Daemon) laneRound(now time.Time) {
 			l.comp.Set(health.Degraded, false, "camera not delivering: "+st.LastError+"; "+detail)
 		default:
 			l.comp.Set(health.Degraded, false, "camera not delivering; "+detail)
+		}
+	}
+}
+
+// sweep deletes evidence older than the retention period, at start and
+// then hourly.
+func (d *Daemon) sweep(ctx context.Context, maxAge time.Duration) error {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := d.evidence.Sweep(d.o.Now(), maxAge)
+		if err != nil {
+			d.log.Warn().Err(err).Msg("evidence sweep incomplete")
+		}
+		if n > 0 {
+			d.log.Info().Int("deleted", n).Dur("older_than", maxAge).Msg("evidence images past retention deleted")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
 		}
 	}
 }

@@ -1,0 +1,58 @@
+package evidence
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestSaveAndSweep(t *testing.T) {
+	dir := t.TempDir()
+	s, err := New(filepath.Join(dir, "evidence"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 3, 29, 0, 30, 0, 0, time.FixedZone("CET", 3600)) // 23:30 UTC the day before
+	pp, sp, err := s.Save(at, "in/1", 7, []byte("plate"), []byte("scene"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pp != "2026-03-28/233000.000-in_1-7-plate.jpg" || sp != "2026-03-28/233000.000-in_1-7-scene.jpg" {
+		t.Errorf("paths %q %q", pp, sp)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "evidence", pp)); string(b) != "plate" {
+		t.Errorf("plate file = %q", b)
+	}
+	old := time.Now().Add(-8 * 24 * time.Hour)
+	os.Chtimes(filepath.Join(dir, "evidence", pp), old, old)
+	os.Chtimes(filepath.Join(dir, "evidence", sp), old, old)
+	s.Save(time.Now(), "out-1", 8, []byte("p"), []byte("s"))
+
+	n, err := s.Sweep(time.Now(), 7*24*time.Hour)
+	if err != nil || n != 2 {
+		t.Fatalf("Sweep = %d, %v; want the two old files", n, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "evidence", "2026-03-28")); !os.IsNotExist(err) {
+		t.Error("empty day folder kept")
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "evidence", "*", "*.jpg"))
+	if len(left) != 2 {
+		t.Errorf("files left %v, want today's two", left)
+	}
+}
+
+func TestSaveFailsCleanly(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := New(dir)
+	at := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+	// A file where the day's folder should be: the save fails with an
+	// error and leaves nothing behind.
+	os.WriteFile(filepath.Join(dir, "2026-11-24"), nil, 0o640)
+	if _, _, err := s.Save(at, "in-1", 1, []byte("p"), []byte("s")); err == nil {
+		t.Error("saved without a day folder")
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*", "*")); len(left) != 0 {
+		t.Errorf("left %v", left)
+	}
+}
