@@ -2,34 +2,16 @@ package reader
 
 import (
 	"image"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"anprd/camera/ocr"
-	"anprd/camera/onnx"
+	"anprd/camera/ocr/ocrtest"
 	"anprd/camera/plategen"
 	"anprd/internal/plate"
 )
 
 func newReader(t testing.TB) *Reader {
-	t.Helper()
-	d := os.Getenv("ANPRD_DEPS_DIR")
-	if d == "" {
-		d = "../../.deps"
-		if _, err := os.Stat(d); err != nil {
-			t.Skip("no .deps: run 'make deps'")
-		}
-	}
-	if _, err := onnx.Load(filepath.Join(d, "lib/libonnxruntime.so.1")); err != nil {
-		t.Fatal(err)
-	}
-	e, err := ocr.New(ocr.Options{ModelsDir: filepath.Join(d, "models"), Fold: plate.FoldGlyph})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	return New(e, Options{})
+	return New(ocrtest.Engine(t), Options{})
 }
 
 // TestReadFrameSynthetic reads rendered Norwegian and Swedish plates in

@@ -13,11 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"anprd/camera/ocr"
-	"anprd/camera/onnx"
+	"anprd/camera/ocr/ocrtest"
 	"anprd/camera/plategen"
 	"anprd/camera/reader"
-	"anprd/internal/plate"
 
 	"github.com/rs/zerolog"
 	"gocv.io/x/gocv"
@@ -113,22 +111,7 @@ func mjpeg(frame []byte) http.Handler {
 // on the same address; the source reconnects by itself and the plate is
 // read again, with no restart.
 func TestStreamDropsAndComesBack(t *testing.T) {
-	deps := os.Getenv("ANPRD_DEPS_DIR")
-	if deps == "" {
-		deps = "../../.deps"
-		if _, err := os.Stat(deps); err != nil {
-			t.Skip("no .deps: run 'make deps'")
-		}
-	}
-	if _, err := onnx.Load(filepath.Join(deps, "lib/libonnxruntime.so.1")); err != nil {
-		t.Fatal(err)
-	}
-	eng, err := ocr.New(ocr.Options{ModelsDir: filepath.Join(deps, "models"), Fold: plate.FoldGlyph})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
-	rd := reader.New(eng, reader.Options{})
+	rd := reader.New(ocrtest.Engine(t), reader.Options{})
 
 	f := scene(t, "EL43210", 1)
 	buf, err := gocv.IMEncode(gocv.JPEGFileExt, f)

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"time"
 
+	"anprd/internal/levenshtein"
 	"anprd/internal/plate"
 )
 
@@ -175,7 +176,7 @@ func (t *Tracker) match(r Read) *trk {
 	bestD := 3
 	for _, tr := range t.tracks {
 		for _, x := range tr.reads {
-			if d := distance(x.Plate, r.Plate); d < bestD {
+			if d := levenshtein.Distance(x.Plate, r.Plate); d < bestD {
 				best, bestD = tr, d
 			}
 		}
@@ -237,25 +238,4 @@ func (t *Tracker) vote(tr *trk, k Kind) Event {
 		}
 	}
 	return ev
-}
-
-// distance is the Levenshtein distance between a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == b[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -95,14 +95,3 @@ func TestTwoVehiclesAndDedup(t *testing.T) {
 		t.Errorf("events\n got %v\nwant %v", got, want)
 	}
 }
-
-func TestDistance(t *testing.T) {
-	for _, c := range []struct {
-		a, b string
-		d    int
-	}{{"AB12345", "AB12345", 0}, {"AB12345", "A812345", 1}, {"AB12345", "B12345", 1}, {"ABC123", "XYZ789", 6}, {"", "AB", 2}} {
-		if d := distance(c.a, c.b); d != c.d {
-			t.Errorf("distance(%q, %q) = %d, want %d", c.a, c.b, d, c.d)
-		}
-	}
-}

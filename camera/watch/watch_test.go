@@ -4,20 +4,17 @@ import (
 	"context"
 	"fmt"
 	"image"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"anprd/camera/ocr"
-	"anprd/camera/onnx"
+	"anprd/camera/ocr/ocrtest"
 	"anprd/camera/plategen"
 	"anprd/camera/reader"
 	"anprd/camera/source"
 	"anprd/camera/track"
 	"anprd/internal/evidence"
-	"anprd/internal/plate"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -46,21 +43,7 @@ func clip(t *testing.T, text string) string {
 }
 
 func run(t *testing.T, dir string, roi []image.Point) ([]Event, *Metrics, *prometheus.Registry) {
-	deps := os.Getenv("ANPRD_DEPS_DIR")
-	if deps == "" {
-		deps = "../../.deps"
-		if _, err := os.Stat(deps); err != nil {
-			t.Skip("no .deps: run 'make deps'")
-		}
-	}
-	if _, err := onnx.Load(filepath.Join(deps, "lib/libonnxruntime.so.1")); err != nil {
-		t.Fatal(err)
-	}
-	eng, err := ocr.New(ocr.Options{ModelsDir: filepath.Join(deps, "models"), Fold: plate.FoldGlyph})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
+	eng := ocrtest.Engine(t)
 	// No replay of the clip within the test: the backoff is long.
 	src := source.New(source.Options{URL: dir, ReplayFPS: 25, MinBackoff: time.Hour}, zerolog.Nop())
 	defer src.Close()

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"anprd/camera/ocr/ocrtest"
 	"anprd/camera/plategen"
 	"anprd/internal/plate"
 
@@ -18,15 +19,8 @@ import (
 
 // readerArgs points the reader at what `make deps` fetched.
 func readerArgs(t *testing.T) []string {
-	t.Helper()
-	d := os.Getenv("ANPRD_DEPS_DIR")
-	if d == "" {
-		d = "../../.deps"
-		if _, err := os.Stat(d); err != nil {
-			t.Skip("no .deps: run 'make deps'")
-		}
-	}
-	return []string{"-onnxruntime", filepath.Join(d, "lib/libonnxruntime.so.1"), "-models", filepath.Join(d, "models")}
+	lib, models := ocrtest.Deps(t)
+	return []string{"-onnxruntime", lib, "-models", models}
 }
 
 var fixturePlates = []struct {

@@ -1,0 +1,26 @@
+// Package levenshtein measures how many single-character edits turn one
+// string into another: how far a misspelt config key is from a real one,
+// how far one frame's plate read is from another's. Bytes, not runes:
+// both callers compare ASCII.
+package levenshtein
+
+// Distance is the Levenshtein distance between a and b.
+func Distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
