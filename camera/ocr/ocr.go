@@ -79,6 +79,12 @@ func New(o Options) (*Engine, error) {
 	if err := opts.SetInterOpNumThreads(1); err != nil {
 		return nil, fmt.Errorf("ocr: threads: %w", err)
 	}
+	// ONNX Runtime's memory pattern plans a buffer per input shape and
+	// keeps it: with two 1080p lanes the box held 645 MB resident with it
+	// and 476 MB without, at the same speed.
+	if err := opts.SetMemPattern(false); err != nil {
+		return nil, fmt.Errorf("ocr: memory pattern: %w", err)
+	}
 	e := &Engine{o: o, chars: chars}
 	if o.Fold != nil {
 		e.buildGroups()
