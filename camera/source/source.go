@@ -137,17 +137,7 @@ func (s *Source) capture(ctx context.Context) error {
 		}
 		vc, err = gocv.VideoCaptureDeviceWithAPI(n, gocv.VideoCaptureV4L2)
 	default:
-		if strings.HasPrefix(s.o.URL, "rtsp") {
-			t := s.o.RTSPTransport
-			if t == "" {
-				t = "tcp"
-			}
-			// OpenCV reads FFmpeg's options from the environment when a
-			// capture opens; each lane opens its own, so setting it here
-			// for this open is enough.
-			os.Setenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;"+t)
-		}
-		vc, err = gocv.VideoCaptureFileWithAPI(s.o.URL, gocv.VideoCaptureFFmpeg)
+		vc, err = openFFmpeg(s.o.URL, s.o.RTSPTransport)
 		if err == nil && !strings.Contains(s.o.URL, "://") {
 			pace = s.o.ReplayFPS
 			if pace <= 0 {
@@ -175,6 +165,25 @@ func (s *Source) capture(ctx context.Context) error {
 		tick.wait(ctx)
 	}
 	return nil
+}
+
+// ffmpegOpen serialises opens: OpenCV reads FFmpeg's options from the
+// process environment when a capture opens, and lanes may want different
+// RTSP transports.
+var ffmpegOpen sync.Mutex
+
+func openFFmpeg(url, transport string) (*gocv.VideoCapture, error) {
+	ffmpegOpen.Lock()
+	defer ffmpegOpen.Unlock()
+	opts := ""
+	if strings.HasPrefix(url, "rtsp") {
+		if transport == "" {
+			transport = "tcp"
+		}
+		opts = "rtsp_transport;" + transport
+	}
+	os.Setenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", opts)
+	return gocv.VideoCaptureFileWithAPI(url, gocv.VideoCaptureFFmpeg)
 }
 
 var imageExt = regexp.MustCompile(`(?i)\.(jpe?g|png|bmp)$`)
