@@ -175,12 +175,18 @@ var ffmpegOpen sync.Mutex
 func openFFmpeg(url, transport string) (*gocv.VideoCapture, error) {
 	ffmpegOpen.Lock()
 	defer ffmpegOpen.Unlock()
+	// A camera that stops sending must not block a read for long: the
+	// read then fails and the source reconnects (and shutdown is not held
+	// up). FFmpeg takes these timeouts in microseconds.
 	opts := ""
-	if strings.HasPrefix(url, "rtsp") {
+	switch {
+	case strings.HasPrefix(url, "rtsp"):
 		if transport == "" {
 			transport = "tcp"
 		}
-		opts = "rtsp_transport;" + transport
+		opts = "rtsp_transport;" + transport + "|timeout;5000000"
+	case strings.HasPrefix(url, "http"):
+		opts = "rw_timeout;5000000"
 	}
 	os.Setenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", opts)
 	return gocv.VideoCaptureFileWithAPI(url, gocv.VideoCaptureFFmpeg)
