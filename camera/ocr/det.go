@@ -88,9 +88,8 @@ func (e *Engine) Detect(img gocv.Mat, roi image.Rectangle) ([]Box, error) {
 	scale := math.Min(1, float64(e.o.DetMaxSide)/float64(max(roi.Dx(), roi.Dy())))
 	w := max(32, int(math.Round(float64(roi.Dx())*scale/32))*32)
 	h := max(32, int(math.Round(float64(roi.Dy())*scale/32))*32)
-	resized := gocv.NewMat()
-	defer resized.Close()
-	gocv.Resize(src, &resized, image.Pt(w, h), 0, 0, gocv.InterpolationLinear)
+	resized := &e.detImg
+	gocv.Resize(src, resized, image.Pt(w, h), 0, 0, gocv.InterpolationLinear)
 
 	in, out, err := e.detBuf.get(ort.NewShape(1, 3, int64(h), int64(w)), ort.NewShape(1, 1, int64(h), int64(w)))
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"anprd/camera/onnx"
 
 	ort "github.com/yalue/onnxruntime_go"
+	"gocv.io/x/gocv"
 )
 
 // Options configure an Engine.
@@ -48,6 +49,8 @@ type Engine struct {
 
 	detBuf  tensorBuf
 	recBuf  tensorBuf
+	detImg  gocv.Mat  // the frame scaled for the detector, reused
+	recImg  gocv.Mat  // the crop scaled for the recogniser, reused
 	prob    []float32 // detector output, reused
 	bitmap  []byte
 	scratch []byte
@@ -85,19 +88,23 @@ func New(o Options) (*Engine, error) {
 	if err := opts.SetMemPattern(false); err != nil {
 		return nil, fmt.Errorf("ocr: memory pattern: %w", err)
 	}
-	e := &Engine{o: o, chars: chars}
+	e := &Engine{o: o, chars: chars, detImg: gocv.NewMat(), recImg: gocv.NewMat()}
 	if o.Fold != nil {
 		e.buildGroups()
 	}
 	e.det, err = ort.NewDynamicAdvancedSession(filepath.Join(o.ModelsDir, onnx.DetModel),
 		[]string{"x"}, []string{"sigmoid_0.tmp_0"}, opts)
 	if err != nil {
+		e.detImg.Close()
+		e.recImg.Close()
 		return nil, fmt.Errorf("ocr: detection session: %w", err)
 	}
 	e.rec, err = ort.NewDynamicAdvancedSession(filepath.Join(o.ModelsDir, onnx.RecModel),
 		[]string{"x"}, []string{"softmax_11.tmp_0"}, opts)
 	if err != nil {
 		e.det.Destroy()
+		e.detImg.Close()
+		e.recImg.Close()
 		return nil, fmt.Errorf("ocr: recognition session: %w", err)
 	}
 	return e, nil
@@ -109,6 +116,8 @@ func (e *Engine) Close() {
 	e.recBuf.free()
 	e.det.Destroy()
 	e.rec.Destroy()
+	e.detImg.Close()
+	e.recImg.Close()
 }
 
 func (e *Engine) buildGroups() {

@@ -74,9 +74,8 @@ func (e *Engine) Recognize(crop gocv.Mat) (Line, error) {
 	// Pad the input width to a multiple of 32 so that similar crops share
 	// one tensor shape (and so the buffers are reused).
 	inW := min(e.o.RecMaxWidth, (w+31)/32*32)
-	resized := gocv.NewMat()
-	defer resized.Close()
-	gocv.Resize(crop, &resized, image.Pt(w, recHeight), 0, 0, gocv.InterpolationLinear)
+	resized := &e.recImg
+	gocv.Resize(crop, resized, image.Pt(w, recHeight), 0, 0, gocv.InterpolationLinear)
 
 	steps := int64(inW / recStride)
 	in, out, err := e.recBuf.get(ort.NewShape(1, 3, recHeight, int64(inW)), ort.NewShape(1, steps, recClasses))

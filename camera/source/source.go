@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -146,13 +147,13 @@ func (s *Source) capture(ctx context.Context) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("source: open %s: %w", redact(s.o.URL), err)
+		return fmt.Errorf("source: open %s: %w", Redact(s.o.URL), err)
 	}
 	defer vc.Close()
 	if !vc.IsOpened() {
-		return fmt.Errorf("source: cannot open %s", redact(s.o.URL))
+		return fmt.Errorf("source: cannot open %s", Redact(s.o.URL))
 	}
-	s.log.Info().Str("camera", redact(s.o.URL)).Msg("camera stream open")
+	s.log.Info().Str("camera", Redact(s.o.URL)).Msg("camera stream open")
 	frame := gocv.NewMat()
 	defer frame.Close()
 	tick := pacer(pace)
@@ -307,14 +308,16 @@ func (t ticker) Stop() {
 	}
 }
 
-// redact hides a password in a camera URL for logs.
-func redact(u string) string {
-	if i := strings.Index(u, "://"); i >= 0 {
-		if j := strings.Index(u[i+3:], "@"); j >= 0 {
-			if k := strings.Index(u[i+3:i+3+j], ":"); k >= 0 {
-				return u[:i+3+k+1] + "xxxxx" + u[i+3+j:]
-			}
-		}
+// Redact removes the password from a camera URL such as
+// rtsp://admin:secret@10.0.0.5/stream, for logs and the status page.
+// Anything that is not a URL with a password is returned as it is.
+func Redact(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
 	}
-	return u
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
 }

@@ -10,6 +10,7 @@ import (
 	"net/textproto"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -181,4 +182,18 @@ func TestStreamDropsAndComesBack(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"rtsp://admin:hunter2@10.0.0.5:554/stream1": "rtsp://admin:xxxxx@10.0.0.5:554/stream1",
+		"rtsp://10.0.0.5/stream1":                   "rtsp://10.0.0.5/stream1",
+		"http://viewer@cam/mjpeg":                   "http://viewer@cam/mjpeg",
+		"/dev/video0":                               "/dev/video0",
+		"/var/lib/anprd/replay":                     "/var/lib/anprd/replay",
+	} {
+		if got := Redact(in); got != want || strings.Contains(got, "hunter2") {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"anprd/camera/onnx"
+	"anprd/camera/source"
 	"anprd/internal/buildinfo"
 	"anprd/internal/config"
 	"anprd/internal/evidence"
@@ -195,7 +196,7 @@ func CheckReader(r config.Reader) (string, error) {
 func laneInfo(lanes []config.Lane) []status.Lane {
 	out := make([]status.Lane, len(lanes))
 	for i, l := range lanes {
-		out[i] = status.Lane{ID: l.ID, Name: l.Name, Direction: l.Direction, Mode: l.Mode, Camera: status.RedactURL(l.Camera.Source)}
+		out[i] = status.Lane{ID: l.ID, Name: l.Name, Direction: l.Direction, Mode: l.Mode, Camera: source.Redact(l.Camera.Source)}
 	}
 	return out
 }

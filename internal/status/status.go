@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -49,22 +48,7 @@ type Lane struct {
 	Name      string `json:"name,omitempty"`
 	Direction string `json:"direction"`
 	Mode      string `json:"mode"`
-	Camera    string `json:"camera"` // with any password removed
-}
-
-// RedactURL removes the password from a camera URL such as
-// rtsp://admin:secret@10.0.0.5/stream, which must not leak through a
-// status page. Anything that is not a URL with a password is returned as
-// it is.
-func RedactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
+	Camera    string `json:"camera"` // with any password removed (the caller redacts)
 }
 
 // ConfigRef says which configuration is in force.
