@@ -109,3 +109,20 @@ func BenchmarkReadFrame(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadFrameROI is the same frame read inside a 640x384 lane
+// region around where plates pass, as a lane's camera.roi gives.
+func BenchmarkReadFrameROI(b *testing.B) {
+	r := newReader(b)
+	p := plategen.Plate("AB12345", "NO", 110)
+	defer p.Close()
+	f, _ := plategen.Render(p, plategen.Scene{Width: 1280, Height: 720, Center: image.Pt(640, 420), PlateWidth: 200, Yaw: 15, Blur: 0.8, Noise: 5, Seed: 3})
+	defer f.Close()
+	roi := image.Rect(320, 228, 960, 612)
+	b.ReportAllocs()
+	for b.Loop() {
+		if reads, err := r.ReadFrame(f, roi); err != nil || len(reads) != 1 {
+			b.Fatalf("reads %v, %v", reads, err)
+		}
+	}
+}
