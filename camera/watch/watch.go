@@ -20,6 +20,7 @@ import (
 	"anprd/camera/source"
 	"anprd/camera/track"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"gocv.io/x/gocv"
 )
@@ -74,6 +75,8 @@ type Watcher struct {
 	events  Events
 	log     zerolog.Logger
 	m       *Metrics
+	skipped prometheus.Counter  // this lane's child of m.skipped
+	readDur prometheus.Observer // this lane's child of m.readSeconds
 	trigger atomic.Bool
 
 	mu   sync.Mutex
@@ -90,7 +93,8 @@ func New(o Options, src *source.Source, rd *reader.Reader, tr *track.Tracker, ev
 	if o.Motion <= 0 {
 		o.Motion = 2
 	}
-	return &Watcher{o: o, src: src, rd: rd, tr: tr, events: events, m: m, log: log}
+	return &Watcher{o: o, src: src, rd: rd, tr: tr, events: events, m: m, log: log,
+		skipped: m.skipped.WithLabelValues(o.Lane), readDur: m.readSeconds.WithLabelValues(o.Lane)}
 }
 
 // Trigger asks for the next frame to be read whatever the scene does
@@ -138,14 +142,14 @@ func (w *Watcher) Run(ctx context.Context) error {
 		moved := w.motion(frame, roi, &small, &prev, &diff)
 		due := at.Sub(lastRead) >= w.o.IdleEvery
 		if !(moved || w.tr.Active() || due || w.trigger.Swap(false)) {
-			w.m.skipped.WithLabelValues(w.o.Lane).Inc()
+			w.skipped.Inc()
 			w.emit(w.tr.Expire(at))
 			continue
 		}
 		lastRead = at
 		start := time.Now()
 		reads, err := w.rd.ReadFrame(frame, roi)
-		w.m.readSeconds.WithLabelValues(w.o.Lane).Observe(time.Since(start).Seconds())
+		w.readDur.Observe(time.Since(start).Seconds())
 		if err != nil {
 			w.log.Warn().Err(err).Msg("frame not read")
 			continue
