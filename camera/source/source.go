@@ -162,7 +162,7 @@ func (s *Source) capture(ctx context.Context) error {
 		if !vc.Read(&frame) || frame.Empty() {
 			return errEnd
 		}
-		s.publish(frame)
+		s.publish(&frame)
 		tick.wait(ctx)
 	}
 	return nil
@@ -227,19 +227,21 @@ func (s *Source) captureFolder(ctx context.Context) error {
 			s.log.Warn().Str("file", f).Msg("cannot decode image; skipped")
 			continue
 		}
-		s.publish(img)
+		s.publish(&img)
 		img.Close()
 		tick.wait(ctx)
 	}
 	return errEnd
 }
 
-// publish makes frame the newest, copying it into the shared buffer.
-func (s *Source) publish(frame gocv.Mat) {
+// publish makes *frame the newest by swapping it with the shared buffer:
+// the caller gets the previous buffer back to read the next frame into,
+// so a frame is not copied on its way in (Next copies it out once).
+func (s *Source) publish(frame *gocv.Mat) {
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	frame.CopyTo(&s.latest)
+	*frame, s.latest = s.latest, *frame
 	if s.seq > s.taken {
 		s.stats.Drops++
 	}

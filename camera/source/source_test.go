@@ -70,7 +70,7 @@ func TestNewestFrameWinsAndDropsCount(t *testing.T) {
 	defer s.Close()
 	for i := range 5 {
 		f := scene(t, "AB12345", uint64(i))
-		s.publish(f)
+		s.publish(&f)
 		f.Close()
 	}
 	m := gocv.NewMat()

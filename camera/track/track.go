@@ -19,8 +19,7 @@ type Read struct {
 	Plate   string
 	Country plate.Country
 	Conf    float32
-	Alts    []string // runner-up readings, best first
-	Frame   uint64   // frame sequence number
+	Frame   uint64 // frame sequence number
 	Time    time.Time
 	Y       float64 // vertical centre of the plate in the frame, for direction
 }

@@ -161,12 +161,8 @@ func (w *Watcher) Run(ctx context.Context) error {
 		w.keepBest(frame, reads)
 		trs := make([]track.Read, len(reads))
 		for i, r := range reads {
-			var alts []string
-			for _, c := range r.Candidates {
-				alts = append(alts, c.Text)
-			}
 			b := r.Quad.Bounds()
-			trs[i] = track.Read{Plate: r.Plate, Country: r.Country, Conf: r.Conf, Alts: alts, Frame: seq, Y: float64(b.Min.Y+b.Max.Y) / 2}
+			trs[i] = track.Read{Plate: r.Plate, Country: r.Country, Conf: r.Conf, Frame: seq, Y: float64(b.Min.Y+b.Max.Y) / 2}
 		}
 		w.emit(w.tr.Add(at, trs))
 	}
