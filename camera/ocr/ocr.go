@@ -3,8 +3,8 @@
 // per-character confidences and runner-up characters. It knows nothing
 // about number plates; package reader turns its lines into plate reads.
 //
-// An Engine reuses its sessions and buffers between frames and is not safe
-// for concurrent use: give each lane its own.
+// The sessions (Models) are loaded once and shared; each lane reads with
+// an Engine of its own, which reuses its buffers between frames.
 package ocr
 
 import (
@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"anprd/camera/onnx"
 
@@ -36,17 +37,28 @@ type Options struct {
 	Fold func(class string) string
 }
 
-// Engine holds the two sessions and their reusable buffers.
-type Engine struct {
+// Models are the detector and recogniser sessions, loaded once per
+// process and shared by every lane's Engine: ONNX Runtime runs a session
+// from several threads at once, and the sessions (their weights and their
+// memory arenas) are most of a reader's memory.
+type Models struct {
 	o     Options
+	detMu sync.Mutex
 	det   *ort.DynamicAdvancedSession
 	rec   *ort.DynamicAdvancedSession
 	chars []string // class index -> text; 0 is the CTC blank
 
 	groups    [][]int  // with Fold: class indices pooled per folded character
 	groupText []string // the folded characters
-	mass      []float32
+}
 
+// Engine reads with shared Models and keeps its own buffers; it is not
+// safe for concurrent use.
+type Engine struct {
+	*Models
+	own bool // Close closes the Models too (New)
+
+	mass    []float32
 	detBuf  tensorBuf
 	recBuf  tensorBuf
 	detImg  gocv.Mat  // the frame scaled for the detector, reused
@@ -56,8 +68,24 @@ type Engine struct {
 	scratch []byte
 }
 
-// New creates the sessions. onnx.Load must have been called.
+// New loads Models for one Engine of its own: Close frees both.
 func New(o Options) (*Engine, error) {
+	m, err := Load(o)
+	if err != nil {
+		return nil, err
+	}
+	e := m.NewEngine()
+	e.own = true
+	return e, nil
+}
+
+// NewEngine returns an Engine that reads with m. Close it before m.
+func (m *Models) NewEngine() *Engine {
+	return &Engine{Models: m, detImg: gocv.NewMat(), recImg: gocv.NewMat(), mass: make([]float32, len(m.groups))}
+}
+
+// Load creates the sessions. onnx.Load must have been called.
+func Load(o Options) (*Models, error) {
 	if o.Threads <= 0 {
 		o.Threads = 1
 	}
@@ -84,62 +112,66 @@ func New(o Options) (*Engine, error) {
 	}
 	// ONNX Runtime's memory pattern plans a buffer per input shape and
 	// keeps it: with two 1080p lanes the box held 645 MB resident with it
-	// and 476 MB without, at the same speed.
+	// and 476 MB without, at the same speed. Its memory arena stays on:
+	// without it glibc's heap grew past 1 GB.
 	if err := opts.SetMemPattern(false); err != nil {
 		return nil, fmt.Errorf("ocr: memory pattern: %w", err)
 	}
-	e := &Engine{o: o, chars: chars, detImg: gocv.NewMat(), recImg: gocv.NewMat()}
+	m := &Models{o: o, chars: chars}
 	if o.Fold != nil {
-		e.buildGroups()
+		m.buildGroups()
 	}
-	e.det, err = ort.NewDynamicAdvancedSession(filepath.Join(o.ModelsDir, onnx.DetModel),
+	m.det, err = ort.NewDynamicAdvancedSession(filepath.Join(o.ModelsDir, onnx.DetModel),
 		[]string{"x"}, []string{"sigmoid_0.tmp_0"}, opts)
 	if err != nil {
-		e.detImg.Close()
-		e.recImg.Close()
 		return nil, fmt.Errorf("ocr: detection session: %w", err)
 	}
-	e.rec, err = ort.NewDynamicAdvancedSession(filepath.Join(o.ModelsDir, onnx.RecModel),
+	m.rec, err = ort.NewDynamicAdvancedSession(filepath.Join(o.ModelsDir, onnx.RecModel),
 		[]string{"x"}, []string{"softmax_11.tmp_0"}, opts)
 	if err != nil {
-		e.det.Destroy()
-		e.detImg.Close()
-		e.recImg.Close()
+		m.det.Destroy()
 		return nil, fmt.Errorf("ocr: recognition session: %w", err)
 	}
-	return e, nil
+	return m, nil
 }
 
-// Close frees the sessions and buffers.
+// Close frees the sessions.
+func (m *Models) Close() {
+	m.det.Destroy()
+	m.rec.Destroy()
+}
+
+// Close frees the engine's buffers, and its Models when New made them.
 func (e *Engine) Close() {
 	e.detBuf.free()
 	e.recBuf.free()
-	e.det.Destroy()
-	e.rec.Destroy()
 	e.detImg.Close()
 	e.recImg.Close()
+	if e.own {
+		e.Models.Close()
+	}
 }
 
-func (e *Engine) buildGroups() {
+func (m *Models) buildGroups() {
+	m.groups, m.groupText = nil, nil
 	at := map[string]int{}
-	for k, c := range e.chars {
+	for k, c := range m.chars {
 		if k == 0 {
 			continue
 		}
-		f := e.o.Fold(c)
+		f := m.o.Fold(c)
 		if f == "" {
 			continue
 		}
 		g, ok := at[f]
 		if !ok {
-			g = len(e.groups)
+			g = len(m.groups)
 			at[f] = g
-			e.groups = append(e.groups, nil)
-			e.groupText = append(e.groupText, f)
+			m.groups = append(m.groups, nil)
+			m.groupText = append(m.groupText, f)
 		}
-		e.groups[g] = append(e.groups[g], k)
+		m.groups[g] = append(m.groups[g], k)
 	}
-	e.mass = make([]float32, len(e.groups))
 }
 
 // loadChars reads PaddleOCR's character list: class 0 is the CTC blank,

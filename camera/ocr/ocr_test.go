@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"anprd/camera/onnx"
@@ -42,11 +43,11 @@ func TestOrderQuadAndUnclip(t *testing.T) {
 func decodeEngine(fold func(string) string) *Engine {
 	chars := make([]string, recClasses)
 	chars[recClasses-1] = " "
-	e := &Engine{chars: chars, o: Options{Fold: fold}}
+	m := &Models{chars: chars, o: Options{Fold: fold}}
 	if fold != nil {
-		e.buildGroups()
+		m.buildGroups()
 	}
-	return e
+	return &Engine{Models: m, mass: make([]float32, len(m.groups))}
 }
 
 // step is a probability row with mass on the given classes.
@@ -131,7 +132,7 @@ func TestEngineOnSyntheticPlate(t *testing.T) {
 	defer p.Close()
 	frame, corners := plategen.Render(p, plategen.Scene{Width: 1280, Height: 720, Center: image.Pt(500, 400), PlateWidth: 220, Yaw: 15, Roll: 3, Blur: 0.7, Noise: 4, Seed: 1})
 	defer frame.Close()
-	boxes, err := e.Detect(frame, image.Rectangle{})
+	boxes, err := e.Detect(frame, image.Rectangle{}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func TestEngineOnSyntheticPlate(t *testing.T) {
 		t.Errorf("read %q from the plate, want AB and 12345", got)
 	}
 	// A region that misses the plate finds no text there.
-	boxes, err = e.Detect(frame, image.Rect(900, 0, 1280, 200))
+	boxes, err = e.Detect(frame, image.Rect(900, 0, 1280, 200), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,12 +168,63 @@ func TestEngineOnSyntheticPlate(t *testing.T) {
 			t.Errorf("box %v outside the region", b.Quad.Bounds())
 		}
 	}
-	if _, err := e.Detect(frame, image.Rect(0, 0, 10, 10)); err == nil {
+	if _, err := e.Detect(frame, image.Rect(0, 0, 10, 10), 0); err == nil {
 		t.Error("a 10x10 region was searched")
 	}
 	empty := gocv.NewMat()
 	defer empty.Close()
 	if _, err := e.Recognize(empty); err == nil {
 		t.Error("empty crop recognised")
+	}
+}
+
+// TestSharedModels reads with two engines on one set of sessions at once,
+// as two lanes do, and gets the same lines from both.
+func TestSharedModels(t *testing.T) {
+	d := depsDir(t)
+	if _, err := onnx.Load(filepath.Join(d, "lib/libonnxruntime.so.1")); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(Options{ModelsDir: filepath.Join(d, "models"), Fold: plate.FoldGlyph})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	p := plategen.Plate("EL43210", "NO", 110)
+	defer p.Close()
+	frame, _ := plategen.Render(p, plategen.Scene{Width: 960, Height: 540, Center: image.Pt(480, 300), PlateWidth: 200, Seed: 2})
+	defer frame.Close()
+	read := func(e *Engine) (string, error) {
+		boxes, err := e.Detect(frame, image.Rectangle{}, 0.5)
+		if err != nil {
+			return "", err
+		}
+		var out []string
+		for _, b := range boxes {
+			c := Crop(frame, b.Quad)
+			l, err := e.Recognize(c)
+			c.Close()
+			if err != nil {
+				return "", err
+			}
+			out = append(out, l.Text())
+		}
+		return strings.Join(out, " "), nil
+	}
+	var got [2]string
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i := range 2 {
+		e := m.NewEngine()
+		defer e.Close()
+		wg.Go(func() {
+			for range 3 {
+				got[i], errs[i] = read(e)
+			}
+		})
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil || got[0] != got[1] || !strings.Contains(got[0], "43210") {
+		t.Errorf("engines read %q (%v) and %q (%v), want the same, with 43210", got[0], errs[0], got[1], errs[1])
 	}
 }

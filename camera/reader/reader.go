@@ -23,7 +23,23 @@ type Options struct {
 	MinConf   float32         // reads below this are not reported; default 0.5
 	MinHeight int             // text lines lower than this many pixels are skipped; default 10
 	MaxReads  int             // at most this many reads per frame; default 4
+	// MinPlateWidth is the narrowest plate to read, in frame pixels. The
+	// detector then sees the frame just large enough for such a plate
+	// (see detPlateWidth), and text lines too short to be a plate are not
+	// recognised. 0: the detector sees the frame at the OCR engine's
+	// DetMaxSide and every line is tried.
+	MinPlateWidth int
 }
+
+// detPlateWidth is how wide a plate must be in the detector's input for
+// its text to be found and boxed well enough to read. Measured on
+// plates-us, scaling each scene so its plate has this width: 60.4%
+// exact at 48 px, 65.8% at 64, 73.9% at 80, 73.4% at 96, 75.2% at 128.
+const detPlateWidth = 80
+
+// minLineOfPlate: a plate's text line (words joined) is at least this
+// share of the plate's width; the EU band and the margins take the rest.
+const minLineOfPlate = 0.5
 
 // The recogniser reads best from a crop a little wider than the
 // detector's box (the first and last characters keep their edges) and a
@@ -65,14 +81,14 @@ func New(eng *ocr.Engine, o Options) *Reader {
 // ReadFrame finds and reads the plates in the part of a scene inside roi
 // (empty: all of it).
 func (r *Reader) ReadFrame(img gocv.Mat, roi image.Rectangle) ([]Read, error) {
-	boxes, err := r.eng.Detect(img, roi)
+	boxes, err := r.eng.Detect(img, roi, r.DetectScale())
 	if err != nil {
 		return nil, err
 	}
 	var reads []Read
 	for _, q := range lines(boxes) {
 		h := q.Height()
-		if h < float64(r.o.MinHeight) {
+		if h < float64(r.o.MinHeight) || q.Width() < minLineOfPlate*float64(r.o.MinPlateWidth) {
 			continue
 		}
 		if a := q.Width() / h; a < 1.3 || a > 12 {
@@ -89,6 +105,15 @@ func (r *Reader) ReadFrame(img gocv.Mat, roi image.Rectangle) ([]Read, error) {
 		}
 	}
 	return r.best(reads), nil
+}
+
+// DetectScale is the scale at which the detector sees frames: 0 when it
+// follows the engine's DetMaxSide.
+func (r *Reader) DetectScale() float64 {
+	if r.o.MinPlateWidth <= 0 {
+		return 0
+	}
+	return min(1, float64(detPlateWidth)/float64(r.o.MinPlateWidth))
 }
 
 // ReadCrop reads an image that is already a plate (a crop), without

@@ -94,25 +94,40 @@ func TestPlausibleGeneric(t *testing.T) {
 	}
 }
 
-// BenchmarkReadFrame is one 1280x720 frame with a plate, detection to
-// read, one ONNX Runtime thread (the speed figure of issue 3).
-func BenchmarkReadFrame(b *testing.B) { benchRead(b, image.Rectangle{}) }
-
-// benchRead reads a 1280x720 frame with one plate inside roi.
-func benchRead(b *testing.B, roi image.Rectangle) {
-	r := newReader(b)
+// BenchmarkReadFrame is one 1280x720 frame with a 200-pixel plate,
+// detection to read, one ONNX Runtime thread (the speed figure of issue
+// 3): with the detector at the engine's default size (960 pixels wide)
+// and at the sizes that lanes set up for their narrowest plate
+// (camera.min_plate_width), over the whole frame and inside a 640x384
+// lane region around where plates pass.
+func BenchmarkReadFrame(b *testing.B) {
+	eng := ocrtest.Engine(b)
 	p := plategen.Plate("AB12345", "NO", 110)
 	defer p.Close()
 	f, _ := plategen.Render(p, plategen.Scene{Width: 1280, Height: 720, Center: image.Pt(640, 420), PlateWidth: 200, Yaw: 15, Blur: 0.8, Noise: 5, Seed: 3})
 	defer f.Close()
-	b.ReportAllocs()
-	for b.Loop() {
-		if reads, err := r.ReadFrame(f, roi); err != nil || len(reads) != 1 {
-			b.Fatalf("reads %v, %v", reads, err)
-		}
+	roi := image.Rect(320, 228, 960, 612)
+	for _, bc := range []struct {
+		name     string
+		minPlate int
+		roi      image.Rectangle
+	}{
+		{"det960", 0, image.Rectangle{}},
+		{"minplate120", 120, image.Rectangle{}},
+		{"minplate160", 160, image.Rectangle{}},
+		{"minplate200", 200, image.Rectangle{}},
+		{"roi/det960", 0, roi},
+		{"roi/minplate120", 120, roi},
+		{"roi/minplate160", 160, roi},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			r := New(eng, Options{MinPlateWidth: bc.minPlate})
+			b.ReportAllocs()
+			for b.Loop() {
+				if reads, err := r.ReadFrame(f, bc.roi); err != nil || len(reads) != 1 || reads[0].Plate != "AB12345" {
+					b.Fatalf("reads %v, %v", reads, err)
+				}
+			}
+		})
 	}
 }
-
-// BenchmarkReadFrameROI is the same frame read inside a 640x384 lane
-// region around where plates pass, as a lane's camera.roi gives.
-func BenchmarkReadFrameROI(b *testing.B) { benchRead(b, image.Rect(320, 228, 960, 612)) }

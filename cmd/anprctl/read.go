@@ -23,6 +23,7 @@ type readerFlags struct {
 	lib, models string
 	threads     int
 	detSide     int
+	minPlate    int
 	countries   string
 	minConf     float64
 }
@@ -31,7 +32,8 @@ func (rf *readerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&rf.lib, "onnxruntime", envOr("ANPRD_ONNXRUNTIME_LIBRARY", "/usr/lib/anprd/libonnxruntime.so.1"), "ONNX Runtime library ($ANPRD_ONNXRUNTIME_LIBRARY)")
 	fs.StringVar(&rf.models, "models", envOr("ANPRD_MODELS_DIR", "/usr/share/anprd/models"), "models directory ($ANPRD_MODELS_DIR)")
 	fs.IntVar(&rf.threads, "threads", 1, "ONNX Runtime intra-op threads")
-	fs.IntVar(&rf.detSide, "det-side", 960, "longest side of the image the text detector sees")
+	fs.IntVar(&rf.detSide, "det-side", 960, "longest side of the image the text detector sees (when -min-plate-width is 0)")
+	fs.IntVar(&rf.minPlate, "min-plate-width", 0, "narrowest plate to read, in pixels; sizes the detector's input as a lane's camera.min_plate_width does (0: use -det-side)")
 	fs.StringVar(&rf.countries, "countries", "NO,SE,DK,FI,DE,PL", "expected plate countries, comma-separated, in order of preference")
 	fs.Float64Var(&rf.minConf, "min-conf", 0.5, "reads below this confidence are not reported")
 }
@@ -57,7 +59,7 @@ func (rf *readerFlags) open() (*reader.Reader, func(), error) {
 			cs = append(cs, plate.Country(c))
 		}
 	}
-	return reader.New(eng, reader.Options{Countries: cs, MinConf: float32(rf.minConf)}), eng.Close, nil
+	return reader.New(eng, reader.Options{Countries: cs, MinConf: float32(rf.minConf), MinPlateWidth: rf.minPlate}), eng.Close, nil
 }
 
 // runRead prints the plates in each image, one line per read.

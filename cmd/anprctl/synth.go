@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"anprd/camera/plategen"
 	"anprd/internal/plate"
@@ -14,51 +15,97 @@ import (
 	"gocv.io/x/gocv"
 )
 
-// runSynth writes a synthetic clip (a folder of JPEG frames) of one car
-// driving through a lane, for the demo and for trying a box without a
-// camera. The daemon replays such a folder as a camera.
+// runSynth writes a synthetic clip of one car driving through a lane, as
+// a folder of JPEG frames or as a video file, for the demo, for measuring
+// and for trying a box without a camera. The daemon replays either as a
+// camera.
 func runSynth(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("anprctl synth", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	text := fs.String("plate", "EL43210", "the plate")
 	country := fs.String("country", "NO", "the plate's country (NO or SE)")
-	frames := fs.Int("frames", 50, "frames in the clip (10 per second on replay)")
+	frames := fs.Int("frames", 50, "frames in the clip")
+	fps := fs.Float64("fps", 25, "frames per second of a video file (a folder replays at 10)")
 	width := fs.Int("width", 1280, "frame width")
 	height := fs.Int("height", 720, "frame height")
+	empty := fs.Bool("empty", false, "no car: the still road only")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: anprctl synth [flags] DIR\n\nWrites DIR/000.jpg... : still road, a car passing, still road.")
+		fmt.Fprintln(stderr, "Usage: anprctl synth [flags] DIR|FILE.mp4|FILE.avi\n\n"+
+			"Writes a clip: still road, a car passing in the middle half, still road.\n"+
+			"A folder gets DIR/000.jpg...; FILE.mp4 is H.264, FILE.avi is MJPEG.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() != 1 || *frames < 3 {
+	if fs.NArg() != 1 || *frames < 3 || *fps <= 0 {
 		fs.Usage()
 		return 2
 	}
-	dir := fs.Arg(0)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	out := fs.Arg(0)
+	write, done, err := clipWriter(out, *fps, *width, *height)
+	if err != nil {
 		fmt.Fprintf(stderr, "anprctl: %v\n", err)
 		return 1
 	}
 	p := plategen.Plate(plate.Normalize(*text), plate.Country(*country), 110)
 	defer p.Close()
 	// The car is in view for the middle half of the clip, moving down.
-	in, out := *frames/4, *frames*3/4
+	in, end := *frames/4, *frames*3/4
+	if *empty {
+		in, end = 0, 0
+	}
 	for i := range *frames {
 		s := plategen.Scene{Width: *width, Height: *height, PlateWidth: *width / 6, Yaw: 8, Noise: 3, Light: 0.2, Seed: 1}
 		s.Center = image.Pt(*width/2, -10**height)
-		if i >= in && i < out {
-			s.Center = image.Pt(*width/2, *height/4+(i-in)*(*height/2)/(out-in))
+		if i >= in && i < end {
+			s.Center = image.Pt(*width/2, *height/4+(i-in)*(*height/2)/(end-in))
 		}
 		f, _ := plategen.Render(p, s)
-		ok := gocv.IMWrite(filepath.Join(dir, fmt.Sprintf("%03d.jpg", i)), f)
+		err := write(i, f)
 		f.Close()
-		if !ok {
-			fmt.Fprintf(stderr, "anprctl: cannot write to %s\n", dir)
+		if err != nil {
+			done()
+			fmt.Fprintf(stderr, "anprctl: %v\n", err)
 			return 1
 		}
 	}
-	fmt.Fprintf(stdout, "%s: %d frames, %s in view in frames %d-%d\n", dir, *frames, *text, in, out-1)
+	if err := done(); err != nil {
+		fmt.Fprintf(stderr, "anprctl: %v\n", err)
+		return 1
+	}
+	if *empty {
+		fmt.Fprintf(stdout, "%s: %d frames, no car\n", out, *frames)
+	} else {
+		fmt.Fprintf(stdout, "%s: %d frames, %s in view in frames %d-%d\n", out, *frames, *text, in, end-1)
+	}
 	return 0
+}
+
+// clipWriter returns a function writing frame i to out (a folder, or a
+// .mp4 or .avi file) and one finishing the clip.
+func clipWriter(out string, fps float64, w, h int) (func(int, gocv.Mat) error, func() error, error) {
+	codec := map[string]string{".mp4": "avc1", ".avi": "MJPG"}[strings.ToLower(filepath.Ext(out))]
+	if codec == "" {
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return nil, nil, err
+		}
+		write := func(i int, f gocv.Mat) error {
+			if !gocv.IMWrite(filepath.Join(out, fmt.Sprintf("%03d.jpg", i)), f) {
+				return fmt.Errorf("cannot write to %s", out)
+			}
+			return nil
+		}
+		return write, func() error { return nil }, nil
+	}
+	vw, err := gocv.VideoWriterFile(out, codec, fps, w, h, true)
+	if err != nil {
+		return nil, nil, fmt.Errorf("video %s: %w", out, err)
+	}
+	if !vw.IsOpened() {
+		vw.Close()
+		return nil, nil, fmt.Errorf("video %s: this OpenCV cannot write %s", out, codec)
+	}
+	write := func(_ int, f gocv.Mat) error { return vw.Write(f) }
+	return write, vw.Close, nil
 }

@@ -47,6 +47,7 @@ const (
 	defaultONNXRuntime   = "/usr/lib/anprd/libonnxruntime.so.1"
 	defaultModelsDir     = "/usr/share/anprd/models"
 	defaultThreads       = 1
+	defaultMinPlateWidth = 120
 	defaultTopicPrefix   = "anpr/v1"
 	defaultKeepalive     = Duration(30 * time.Second)
 	defaultEvidence      = Duration(7 * day)
@@ -153,6 +154,10 @@ type Camera struct {
 	// at least three [x, y] points; plates are only searched for inside
 	// it. Empty: the whole frame.
 	ROI [][2]int `yaml:"roi"`
+	// MinPlateWidth is the narrowest plate the lane must read, in frame
+	// pixels; default 120, 40..4000. The detector sees the frame just
+	// large enough for it, so a larger value reads faster.
+	MinPlateWidth int `yaml:"min_plate_width"`
 }
 
 // Gate is a barrier's GPIO wiring.
@@ -275,6 +280,9 @@ func (c *Config) applyDefaults() {
 		l := &c.Lanes[i]
 		setDefault(&l.Mode, defaultMode)
 		setDefault(&l.Camera.RTSPTransport, defaultRTSPTransport)
+		if l.Camera.MinPlateWidth == 0 {
+			l.Camera.MinPlateWidth = defaultMinPlateWidth
+		}
 		if l.Gate != nil {
 			setDefault(&l.Gate.Chip, defaultGPIOChip)
 		}

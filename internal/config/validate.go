@@ -280,6 +280,9 @@ func checkCamera(add addFunc, key string, cam Camera) {
 	if cam.RTSPTransport != "tcp" && cam.RTSPTransport != "udp" {
 		add(key+".rtsp_transport", "%q is not tcp or udp", cam.RTSPTransport)
 	}
+	if w := cam.MinPlateWidth; w < 40 || w > 4000 {
+		add(key+".min_plate_width", "%d pixels is outside 40..4000; narrower plates cannot be read", w)
+	}
 	if n := len(cam.ROI); n > 0 && n < 3 {
 		add(key+".roi", "a region needs at least 3 points, got %d", n)
 	}

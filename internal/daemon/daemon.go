@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"anprd/camera/ocr"
 	"anprd/camera/onnx"
 	"anprd/camera/source"
 	"anprd/internal/buildinfo"
@@ -60,6 +61,7 @@ type Daemon struct {
 	status   *status.Server
 	parts    [numStages][]part
 	lanes    []*lane
+	models   *ocr.Models // the plate reader's sessions, shared by the lanes
 	evidence *evidence.Store
 }
 

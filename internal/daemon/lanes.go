@@ -45,17 +45,22 @@ func (d *Daemon) buildLanes(cfg *config.Config, reg prometheus.Registerer) {
 			return d.sweep(ctx, time.Duration(cfg.Retention.Evidence))
 		})
 	}
+	// One set of sessions serves every lane (see ocr.Models).
+	models, err := ocr.Load(ocr.Options{ModelsDir: cfg.Reader.ModelsDir, Threads: cfg.Reader.Threads, Fold: plate.FoldGlyph})
+	if err != nil {
+		d.log.Error().Err(err).Msg("plate reader unusable")
+	}
+	d.models = models
 	for _, lc := range cfg.Lanes {
 		l := &lane{id: lc.ID, comp: d.health.Register("lane/" + lc.ID), log: d.log.With().Str("lane", lc.ID).Logger()}
-		eng, err := ocr.New(ocr.Options{ModelsDir: cfg.Reader.ModelsDir, Threads: cfg.Reader.Threads, Fold: plate.FoldGlyph})
-		if err != nil {
+		if models == nil {
 			l.comp.Set(health.Failed, false, err.Error())
-			d.log.Error().Err(err).Str("lane", lc.ID).Msg("lane reader unusable")
 			continue
 		}
+		eng := models.NewEngine()
 		l.eng = eng
 		l.src = source.New(source.Options{URL: lc.Camera.Source, RTSPTransport: lc.Camera.RTSPTransport}, l.log.With().Str("component", "camera").Logger())
-		rd := reader.New(eng, reader.Options{})
+		rd := reader.New(eng, reader.Options{MinPlateWidth: lc.Camera.MinPlateWidth})
 		var roi []image.Point
 		for _, p := range lc.Camera.ROI {
 			roi = append(roi, image.Pt(p[0], p[1]))
@@ -126,6 +131,9 @@ func (d *Daemon) closeLanes() {
 	for _, l := range d.lanes {
 		l.src.Close()
 		l.eng.Close()
+	}
+	if d.models != nil {
+		d.models.Close()
 	}
 }
 
