@@ -234,9 +234,7 @@ func Decide(r Read, l *Lane, st Store, pr Presence) (Decision, error) {
 		for _, f := range d.Flags {
 			v.Flags = append(v.Flags, string(f))
 		}
-		if d.counts {
-			v.Permit, v.Pool, v.Account = d.Permit, d.Pool, d.Account
-		}
+		v.Permit, v.Pool, v.Account, v.NotCounted = d.Permit, d.Pool, d.Account, !d.counts
 		d.Enter = v
 	}
 	return d, nil

@@ -67,17 +67,22 @@ type Vehicle struct {
 	Lane     string    `json:"lane,omitempty"`
 	// Class is the entry's classification, carried to the exit.
 	Class string `json:"class,omitempty"`
-	// Permit, Pool and Account are what the vehicle counts against; a
-	// vehicle that came in on the short-term tariff counts against none.
-	Permit  string   `json:"permit,omitempty"`
-	Pool    string   `json:"pool,omitempty"`
-	Account string   `json:"account,omitempty"`
-	Source  Source   `json:"source"`
-	Flags   []string `json:"flags,omitempty"`
+	// Permit, Pool and Account are what the vehicle counts against.
+	Permit  string `json:"permit,omitempty"`
+	Pool    string `json:"pool,omitempty"`
+	Account string `json:"account,omitempty"`
+	// NotCounted: the vehicle came in on the short-term tariff (its permit
+	// was in use, say); Permit, Pool and Account only say which it was.
+	NotCounted bool     `json:"not_counted,omitempty"`
+	Source     Source   `json:"source"`
+	Flags      []string `json:"flags,omitempty"`
 }
 
 // Refs lists what v counts against.
 func (v *Vehicle) Refs() []Ref {
+	if v.NotCounted {
+		return nil
+	}
 	var rs []Ref
 	if v.Permit != "" {
 		rs = append(rs, Ref{Permit, v.Permit})
