@@ -457,7 +457,7 @@ func fillAccount(d *Decision, a *permit.Account) {
 func evaluate(hs []permit.Holder, p string, l *Lane, st Store, pr Presence, now time.Time, exit bool) (verdict, error) {
 	// Records in a fixed order, so that equal verdicts pick the same one
 	// whatever order the index holds them in.
-	slices.SortFunc(hs, func(a, b permit.Holder) int { return cmp.Compare(holderKey(a), holderKey(b)) })
+	slices.SortFunc(hs, compareHolders)
 	var since time.Time
 	if l.MaxStay > 0 {
 		since = now.Add(-l.MaxStay)
@@ -491,6 +491,19 @@ func evaluate(hs []permit.Holder, p string, l *Lane, st Store, pr Presence, now 
 		}
 	}
 	return best, nil
+}
+
+func compareHolders(a, b permit.Holder) int {
+	ka, ia := holderID(a)
+	kb, ib := holderID(b)
+	return cmp.Or(cmp.Compare(ka, kb), cmp.Compare(ia, ib))
+}
+
+func holderID(h permit.Holder) (byte, string) {
+	if h.Permit != nil {
+		return 'p', h.Permit.ID
+	}
+	return 'a', h.Account.ID
 }
 
 func holderKey(h permit.Holder) string {

@@ -126,11 +126,7 @@ func (sn *Snapshot) Add(cs []Change) error {
 				return errors.New("more than 4 billion records")
 			}
 			next++
-			v, err := encodeRecord(kind, rec)
-			if err != nil {
-				return err
-			}
-			if err := recs.Put(refKey(uint64(next)), v); err != nil {
+			if err := recs.Put(refKey(uint64(next)), encodeRecord(rec)); err != nil {
 				return err
 			}
 			ids = append(ids, idEntry{id: c.id(), kind: kind, ref: next})

@@ -292,11 +292,7 @@ func applyHolder(g *bolt.Bucket, kind byte, id string, op Op, rec any, plates []
 			return err
 		}
 	}
-	v, err := encodeRecord(kind, rec)
-	if err != nil {
-		return err
-	}
-	if err := recs.Put(refKey(ref), v); err != nil {
+	if err := recs.Put(refKey(ref), encodeRecord(rec)); err != nil {
 		return err
 	}
 	for _, p := range plates {
@@ -309,24 +305,12 @@ func applyHolder(g *bolt.Bucket, kind byte, id string, op Op, rec any, plates []
 
 func refKey(ref uint64) []byte { return binary.BigEndian.AppendUint64(nil, ref) }
 
-func encodeRecord(kind byte, rec any) ([]byte, error) {
-	v, err := json.Marshal(rec)
-	if err != nil {
-		return nil, err
+// encodeRecord encodes a *Permit or *Account (codec.go).
+func encodeRecord(rec any) []byte {
+	if p, ok := rec.(*Permit); ok {
+		return encodePermit(p)
 	}
-	return append([]byte{kind}, v...), nil
-}
-
-// decodePlates reads only the plates of a stored permit or account.
-func decodePlates(v []byte) ([]string, error) {
-	if len(v) < 1 {
-		return nil, errors.New("empty record")
-	}
-	var r struct {
-		Plates []string `json:"plates"`
-	}
-	err := json.Unmarshal(v[1:], &r)
-	return r.Plates, err
+	return encodeAccount(rec.(*Account))
 }
 
 // Index entries: plate length, plate, kind, ref (8 bytes), repeated. One

@@ -157,11 +157,9 @@ func (v *View) Holders(key string) ([]Holder, error) {
 		h := Holder{Plate: string(p)}
 		switch kind {
 		case kindPermit:
-			h.Permit = new(Permit)
-			derr = json.Unmarshal(rec[1:], h.Permit)
+			h.Permit, derr = decodePermit(rec)
 		case kindAccount:
-			h.Account = new(Account)
-			derr = json.Unmarshal(rec[1:], h.Account)
+			h.Account, derr = decodeAccount(rec)
 		}
 		out = append(out, h)
 	})
@@ -198,34 +196,32 @@ func (v *View) Closures(facility string) []*Closure { return v.t.closures[facili
 
 // Permit returns permit id, or nil.
 func (v *View) Permit(id string) (*Permit, error) {
-	p := new(Permit)
-	ok, err := v.record(kindPermit, id, p)
-	if !ok {
+	rec, err := v.record(kindPermit, id)
+	if rec == nil {
 		return nil, err
 	}
-	return p, err
+	return decodePermit(rec)
 }
 
 // Account returns account id, or nil.
 func (v *View) Account(id string) (*Account, error) {
-	a := new(Account)
-	ok, err := v.record(kindAccount, id, a)
-	if !ok {
+	rec, err := v.record(kindAccount, id)
+	if rec == nil {
 		return nil, err
 	}
-	return a, err
+	return decodeAccount(rec)
 }
 
-func (v *View) record(kind byte, id string, into any) (bool, error) {
+func (v *View) record(kind byte, id string) ([]byte, error) {
 	ref := v.g.Bucket(idBucket).Get(append([]byte{kind}, id...))
 	if ref == nil {
-		return false, nil
+		return nil, nil
 	}
 	rec := v.g.Bucket(recBucket).Get(ref)
 	if len(rec) < 1 || rec[0] != kind {
-		return false, fmt.Errorf("permit: record of %s is missing", id)
+		return nil, fmt.Errorf("permit: record of %s is missing", id)
 	}
-	return true, json.Unmarshal(rec[1:], into)
+	return rec, nil
 }
 
 // Counts says how many records of each kind the view holds.
