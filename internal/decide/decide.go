@@ -96,13 +96,13 @@ type Reason string
 const (
 	PermitValid     Reason = "permit_valid"
 	AccountValid    Reason = "account_valid"
-	PermitFull      Reason = "permit_full"       // its vehicles fill its limit
-	PoolFull        Reason = "pool_full"         // its pool's vehicles fill the pool
-	PoolUnknown     Reason = "pool_unknown"      // its pool is not in the data
-	AccountFull     Reason = "account_full"      // the account's one parking is in use
-	StatusAwaiting  Reason = "awaiting_payment"  //
-	PermitBlocked   Reason = "permit_blocked"    //
-	AccountBlocked  Reason = "account_blocked"   //
+	PermitFull      Reason = "permit_full"  // its vehicles fill its limit
+	PoolFull        Reason = "pool_full"    // its pool's vehicles fill the pool
+	PoolUnknown     Reason = "pool_unknown" // its pool is not in the data
+	AccountFull     Reason = "account_full" // the account's one parking is in use
+	StatusAwaiting  Reason = "awaiting_payment"
+	PermitBlocked   Reason = "permit_blocked"
+	AccountBlocked  Reason = "account_blocked"
 	Ended           Reason = "ended"             // past valid_until
 	NoticeEnded     Reason = "notice_ended"      // cancelled, notice period over
 	NotStarted      Reason = "not_started"       // before valid_from
