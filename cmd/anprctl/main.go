@@ -1,6 +1,7 @@
 // Command anprctl is the technicians' and operators' tool for an anprd box:
 // it asks the daemon's local status endpoint how things are. It only reads;
-// actions come through the daemon's own interfaces.
+// actions come through the daemon's own interfaces. Its bench command
+// measures the access decision on synthetic data in a temporary database.
 package main
 
 import (
@@ -32,6 +33,7 @@ Commands:
   read       read the plates in image files (anprctl read -h)
   eval       score the reader on a labelled folder (anprctl eval -h)
   synth      write a synthetic clip of a passing car, for the demo (anprctl synth -h)
+  bench      time the access decision on N synthetic permits (anprctl bench decide -h)
 
 Flags:
 `
@@ -49,7 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() < 1 || fs.NArg() > 1 && fs.Arg(0) != "read" && fs.Arg(0) != "eval" && fs.Arg(0) != "synth" {
+	if fs.NArg() < 1 || fs.NArg() > 1 && fs.Arg(0) != "read" && fs.Arg(0) != "eval" && fs.Arg(0) != "synth" && fs.Arg(0) != "bench" {
 		fs.Usage()
 		return 2
 	}
@@ -63,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runEval(fs.Args()[1:], stdout, stderr)
 	case "synth":
 		return runSynth(fs.Args()[1:], stdout, stderr)
+	case "bench":
+		return runBench(fs.Args()[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, buildinfo.Get())
 		return 0

@@ -1,6 +1,8 @@
 // Package config reads and checks anprd's YAML config file: the site, logging,
 // local state, the status listener, the plate reader, the MQTT uplink, how long
-// personal data is kept, and each lane's camera and barrier wiring.
+// personal data is kept, the local access rules (anti-passback, maximum stay,
+// how sure a read must be), and each lane's camera, barrier wiring, zone and
+// policy overrides.
 //
 // Load is the whole path from file to a checked *Config: strict decoding (an
 // unknown or misspelt key is an error, never silently ignored), defaults, the
@@ -55,6 +57,17 @@ const (
 	defaultMode          = ModeBarrier
 	defaultRTSPTransport = "tcp"
 	defaultGPIOChip      = "gpiochip0"
+	defaultAntiPassback  = PassbackSoft
+	defaultMaxStay       = Duration(7 * day)
+	defaultMinConf       = 0.5
+	defaultNearMatchConf = 0.85
+)
+
+// Anti-passback modes, as written in the file.
+const (
+	PassbackOff  = "off"
+	PassbackSoft = "soft"
+	PassbackHard = "hard"
 )
 
 // Lane directions and modes, as written in the file.
@@ -79,6 +92,7 @@ type Config struct {
 	Reader    Reader    `yaml:"reader"`
 	MQTT      MQTT      `yaml:"mqtt"`
 	Retention Retention `yaml:"retention"`
+	Access    Access    `yaml:"access"`
 	Lanes     []Lane    `yaml:"lanes"`
 
 	Path   string `yaml:"-"` // file it was loaded from (absolute)
@@ -136,14 +150,79 @@ type Retention struct {
 	Passages Duration `yaml:"passages"` // local copy of uploaded passages; default 30d; 1h..90d
 }
 
+// Access is what the operator sets on site about access decisions; who may
+// park comes from the central system.
+type Access struct {
+	// Facility is the central system's id of the garage the lanes belong
+	// to. Default site.id.
+	Facility string `yaml:"facility"`
+	// AntiPassback: off, soft (allow and flag) or hard (deny and flag) a
+	// vehicle entering while recorded inside or leaving while not. Default
+	// soft.
+	AntiPassback string `yaml:"anti_passback"`
+	// MaxStay: a vehicle recorded inside longer stops counting against its
+	// permit, so a missed exit read does not block the permit for ever.
+	// Default 7d; 1h..365d.
+	MaxStay Duration `yaml:"max_stay"`
+	// MinConfidence: reads less sure are unreadable. Default 0.5; 0..1.
+	MinConfidence *float64 `yaml:"min_confidence"`
+	// NearMatch allows a match that needed another reading or a confused
+	// character (O/0, B/8, ...), when it is the only one. Default true.
+	NearMatch *bool `yaml:"near_match"`
+	// NearMatchConfidence: the least read confidence for a near match.
+	// Default 0.85; min_confidence..1.
+	NearMatchConfidence *float64 `yaml:"near_match_confidence"`
+}
+
 // Lane is one entrance or exit with its camera and, for barrier lanes, its gate.
 type Lane struct {
 	ID        string `yaml:"id"` // required, unique, same charset as site.id
 	Name      string `yaml:"name"`
 	Direction string `yaml:"direction"` // required: entry|exit
 	Mode      string `yaml:"mode"`      // barrier|free-flow, default barrier
-	Camera    Camera `yaml:"camera"`
-	Gate      *Gate  `yaml:"gate"` // required for barrier lanes; must be absent for free-flow lanes
+	// Zone is the central system's id of the zone the lane leads into;
+	// empty for the facility's own entrances and exits.
+	Zone   string     `yaml:"zone"`
+	Camera Camera     `yaml:"camera"`
+	Gate   *Gate      `yaml:"gate"` // required for barrier lanes; must be absent for free-flow lanes
+	Policy LanePolicy `yaml:"policy"`
+}
+
+// LanePolicy overrides the lane's default action for a classification:
+// open, deny or open_charge. A key left out keeps the default for the
+// lane's direction and mode (see configs/anprd.example.yaml). The keys are
+// the classifications of internal/decide, one field each so a misspelt one
+// is an unknown key.
+type LanePolicy struct {
+	Permit          string `yaml:"permit,omitempty"`
+	Account         string `yaml:"account,omitempty"`
+	PermitInUse     string `yaml:"permit_in_use,omitempty"`
+	AccountInUse    string `yaml:"account_in_use,omitempty"`
+	AwaitingPayment string `yaml:"awaiting_payment,omitempty"`
+	Blocked         string `yaml:"blocked,omitempty"`
+	Expired         string `yaml:"expired,omitempty"`
+	NotYetValid     string `yaml:"not_yet_valid,omitempty"`
+	WrongZone       string `yaml:"wrong_zone,omitempty"`
+	OutsideHours    string `yaml:"outside_hours,omitempty"`
+	Closed          string `yaml:"closed,omitempty"`
+	BlockListed     string `yaml:"block_listed,omitempty"`
+	Unregistered    string `yaml:"unregistered,omitempty"`
+	Unreadable      string `yaml:"unreadable,omitempty"`
+	Ambiguous       string `yaml:"ambiguous,omitempty"`
+	Passback        string `yaml:"passback,omitempty"`
+}
+
+// Overrides returns the overrides set, keyed by classification.
+func (p *LanePolicy) Overrides() map[string]string {
+	out := map[string]string{}
+	v := reflect.ValueOf(p).Elem()
+	for i, f := range reflect.VisibleFields(v.Type()) {
+		if a := v.Field(i).String(); a != "" {
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			out[name] = a
+		}
+	}
+	return out
 }
 
 // Camera is where a lane's frames come from.
@@ -276,6 +355,20 @@ func (c *Config) applyDefaults() {
 	if c.Retention.Passages == 0 {
 		c.Retention.Passages = defaultPassages
 	}
+	setDefault(&c.Access.Facility, c.Site.ID)
+	setDefault(&c.Access.AntiPassback, defaultAntiPassback)
+	if c.Access.MaxStay == 0 {
+		c.Access.MaxStay = defaultMaxStay
+	}
+	if c.Access.MinConfidence == nil {
+		c.Access.MinConfidence = ptr(defaultMinConf)
+	}
+	if c.Access.NearMatch == nil {
+		c.Access.NearMatch = ptr(true)
+	}
+	if c.Access.NearMatchConfidence == nil {
+		c.Access.NearMatchConfidence = ptr(defaultNearMatchConf)
+	}
 	for i := range c.Lanes {
 		l := &c.Lanes[i]
 		setDefault(&l.Mode, defaultMode)
@@ -288,6 +381,8 @@ func (c *Config) applyDefaults() {
 		}
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func setDefault(s *string, def string) {
 	if *s == "" {

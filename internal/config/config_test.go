@@ -23,27 +23,35 @@ func TestGood(t *testing.T) {
 	checks := map[string]func(t *testing.T, c *Config){
 		"minimal.yaml": func(t *testing.T, c *Config) {
 			want := map[string][2]any{
-				"site.timezone":       {c.Site.TimeZone, "Europe/Oslo"},
-				"site.location":       {c.Site.Location.String(), "Europe/Oslo"},
-				"log.level":           {c.Log.Level, "info"},
-				"log.format":          {c.Log.Format, "auto"},
-				"state.dir":           {c.State.Dir, "/var/lib/anprd"},
-				"status.listen":       {c.Status.Listen, "127.0.0.1:9810"},
-				"reader.onnxruntime":  {c.Reader.ONNXRuntimeLibrary, "/usr/lib/anprd/libonnxruntime.so.1"},
-				"reader.models_dir":   {c.Reader.ModelsDir, "/usr/share/anprd/models"},
-				"reader.threads":      {c.Reader.Threads, 1},
-				"mqtt.client_id":      {c.MQTT.ClientID, "anprd-oslo-sentrum-box-1"},
-				"mqtt.topic_prefix":   {c.MQTT.TopicPrefix, "anpr/v1"},
-				"mqtt.keepalive":      {c.MQTT.Keepalive, Duration(30 * time.Second)},
-				"retention.evidence":  {c.Retention.Evidence, Duration(7 * 24 * time.Hour)},
-				"retention.passages":  {c.Retention.Passages, Duration(30 * 24 * time.Hour)},
-				"lanes[0].mode":       {c.Lanes[0].Mode, "barrier"},
-				"lanes[0].rtsp":       {c.Lanes[0].Camera.RTSPTransport, "tcp"},
-				"lanes[0].gate.chip":  {c.Lanes[0].Gate.Chip, "gpiochip0"},
-				"lanes[0].gate.open":  {c.Lanes[0].Gate.Open.String(), "gpiochip0:17"},
-				"lanes[0].gate.loop":  {c.Lanes[0].Gate.SafetyLoop.String(), "gpiochip0:27"},
-				"lanes[0].gate.close": {c.Lanes[0].Gate.Close == nil, true},
-				"log level parsed":    {c.LogLevel(), zerolog.InfoLevel},
+				"site.timezone":        {c.Site.TimeZone, "Europe/Oslo"},
+				"site.location":        {c.Site.Location.String(), "Europe/Oslo"},
+				"log.level":            {c.Log.Level, "info"},
+				"log.format":           {c.Log.Format, "auto"},
+				"state.dir":            {c.State.Dir, "/var/lib/anprd"},
+				"status.listen":        {c.Status.Listen, "127.0.0.1:9810"},
+				"reader.onnxruntime":   {c.Reader.ONNXRuntimeLibrary, "/usr/lib/anprd/libonnxruntime.so.1"},
+				"reader.models_dir":    {c.Reader.ModelsDir, "/usr/share/anprd/models"},
+				"reader.threads":       {c.Reader.Threads, 1},
+				"mqtt.client_id":       {c.MQTT.ClientID, "anprd-oslo-sentrum-box-1"},
+				"mqtt.topic_prefix":    {c.MQTT.TopicPrefix, "anpr/v1"},
+				"mqtt.keepalive":       {c.MQTT.Keepalive, Duration(30 * time.Second)},
+				"retention.evidence":   {c.Retention.Evidence, Duration(7 * 24 * time.Hour)},
+				"retention.passages":   {c.Retention.Passages, Duration(30 * 24 * time.Hour)},
+				"lanes[0].mode":        {c.Lanes[0].Mode, "barrier"},
+				"lanes[0].rtsp":        {c.Lanes[0].Camera.RTSPTransport, "tcp"},
+				"lanes[0].gate.chip":   {c.Lanes[0].Gate.Chip, "gpiochip0"},
+				"lanes[0].gate.open":   {c.Lanes[0].Gate.Open.String(), "gpiochip0:17"},
+				"lanes[0].gate.loop":   {c.Lanes[0].Gate.SafetyLoop.String(), "gpiochip0:27"},
+				"lanes[0].gate.close":  {c.Lanes[0].Gate.Close == nil, true},
+				"log level parsed":     {c.LogLevel(), zerolog.InfoLevel},
+				"access.facility":      {c.Access.Facility, "oslo-sentrum"},
+				"access.anti_passback": {c.Access.AntiPassback, "soft"},
+				"access.max_stay":      {c.Access.MaxStay, Duration(7 * 24 * time.Hour)},
+				"access.min_conf":      {*c.Access.MinConfidence, 0.5},
+				"access.near_match":    {*c.Access.NearMatch, true},
+				"access.near_conf":     {*c.Access.NearMatchConfidence, 0.85},
+				"lanes[0].zone":        {c.Lanes[0].Zone, ""},
+				"lanes[0].policy":      {len(c.Lanes[0].Policy.Overrides()), 0},
 			}
 			for k, v := range want {
 				if v[0] != v[1] {
@@ -73,6 +81,15 @@ func TestGood(t *testing.T) {
 			}
 			if c.Retention.Evidence.String() != "3d" || c.MQTT.Keepalive.String() != "1m" {
 				t.Errorf("durations = %v, %v", c.Retention.Evidence, c.MQTT.Keepalive)
+			}
+			a := c.Access
+			if a.Facility != "SENTRUM-01" || a.AntiPassback != PassbackHard || a.MaxStay.String() != "36h" ||
+				*a.MinConfidence != 0.6 || *a.NearMatch || *a.NearMatchConfidence != 0.9 {
+				t.Errorf("access = %+v (min %v near %v %v)", a, *a.MinConfidence, *a.NearMatch, *a.NearMatchConfidence)
+			}
+			if l := c.Lanes[0]; l.Zone != "P2" || !reflect.DeepEqual(l.Policy.Overrides(),
+				map[string]string{"unregistered": "open_charge", "permit_in_use": "open_charge"}) {
+				t.Errorf("lanes[0] zone %q, policy %v", l.Zone, l.Policy.Overrides())
 			}
 		},
 		"free-flow.yaml": func(t *testing.T, c *Config) {

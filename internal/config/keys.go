@@ -120,6 +120,8 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, seen map[visit]bool) [
 			msg = fmt.Sprintf("%q is not a whole number", n.Value)
 		case reflect.Bool:
 			msg = fmt.Sprintf("%q is not true or false", n.Value)
+		case reflect.Float32, reflect.Float64:
+			msg = fmt.Sprintf("%q is not a number", n.Value)
 		}
 		return []error{&keyError{key: path, line: n.Line, msg: msg}}
 	}

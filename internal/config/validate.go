@@ -40,7 +40,12 @@ const (
 	maxPassages    = Duration(90 * day)
 	maxDebounce    = Duration(time.Second)
 	maxClientIDLen = 65535 // MQTT's string length limit
+	minMaxStay     = Duration(time.Hour)
+	maxMaxStay     = Duration(365 * day)
 )
+
+// actions are what a lane policy may say for a classification.
+var actions = []string{"open", "deny", "open_charge"}
 
 // Validate checks everything and returns errors.Join of all problems found,
 // each "<key>: <why>" with keys written like lanes[1].gate.safety_loop. It
@@ -85,6 +90,7 @@ func (c *Config) Validate() error {
 		"; Norwegian guidance (Datatilsynet) is to delete camera recordings after at most 7 days unless they are needed for a specific case")
 	checkRange(add, "retention.passages", c.Retention.Passages, minRetention, maxPassages, "")
 
+	c.validateAccess(add)
 	c.validateLanes(add)
 
 	return errors.Join(errs...)
@@ -107,6 +113,60 @@ func (c *Config) validateSite(add addFunc) {
 			break
 		}
 		c.Site.Location = loc
+	}
+}
+
+func (c *Config) validateAccess(add addFunc) {
+	a := &c.Access
+	// The central system's ids, not ours: any text a bbolt key and a log
+	// line can carry.
+	checkText(add, "access.facility", a.Facility, true)
+	if !slices.Contains([]string{PassbackOff, PassbackSoft, PassbackHard}, a.AntiPassback) {
+		add("access.anti_passback", "%q is not one of off, soft, hard", a.AntiPassback)
+	}
+	checkRange(add, "access.max_stay", a.MaxStay, minMaxStay, maxMaxStay, "")
+	unit := func(key string, v *float64) bool {
+		if v != nil && !(*v >= 0 && *v <= 1) { // also catches NaN
+			add(key, "%v is out of range 0..1", *v)
+			return false
+		}
+		return v != nil
+	}
+	okMin := unit("access.min_confidence", a.MinConfidence)
+	okNear := unit("access.near_match_confidence", a.NearMatchConfidence)
+	if okMin && okNear && *a.NearMatchConfidence < *a.MinConfidence {
+		add("access.near_match_confidence", "%v is below access.min_confidence (%v); a near match needs a surer read than an exact one",
+			*a.NearMatchConfidence, *a.MinConfidence)
+	}
+}
+
+// checkText: required (if so), at most 128 bytes, no control characters.
+func checkText(add addFunc, key, s string, required bool) {
+	switch {
+	case s == "" && required:
+		add(key, "required")
+	case len(s) > 128:
+		add(key, "is longer than 128 bytes")
+	case !utf8.ValidString(s) || strings.ContainsFunc(s, isControl):
+		add(key, "%q has control characters", s)
+	}
+}
+
+func validatePolicy(add addFunc, key string, p *LanePolicy) {
+	ov := p.Overrides()
+	names := make([]string, 0, len(ov))
+	for name := range ov {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		a := ov[name]
+		switch {
+		case !slices.Contains(actions, a):
+			add(key+"."+name, "%q is not open, deny or open_charge", a)
+		case name == "ambiguous" && a != "deny":
+			add(key+"."+name, "must be deny: a read that could be several plates is never opened on")
+		}
 	}
 }
 
@@ -237,6 +297,8 @@ func (c *Config) validateLanes(add addFunc) {
 		}
 
 		checkCamera(add, key+".camera", l.Camera)
+		checkText(add, key+".zone", l.Zone, false)
+		validatePolicy(add, key+".policy", &l.Policy)
 
 		switch l.Mode {
 		case ModeBarrier:

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -114,7 +115,8 @@ func TestRunServesThenStops(t *testing.T) {
 		t.Errorf("/healthz = %d %q", code, body)
 	}
 	code, body := getBody(t, base+"/metrics")
-	for _, want := range []string{"anprd_build_info{", "anprd_component_ready{component=\"database\"} 1", "go_goroutines", "process_start_time_seconds", "anprd_state_schema_version 1"} {
+	for _, want := range []string{"anprd_build_info{", "anprd_component_ready{component=\"database\"} 1", "go_goroutines", "process_start_time_seconds",
+		"anprd_state_schema_version " + strconv.Itoa(len(state.Migrations))} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("/metrics (%d) lacks %q", code, want)
 		}
@@ -124,7 +126,7 @@ func TestRunServesThenStops(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &rep); code != 200 || err != nil {
 		t.Fatalf("/api/v1/status = %d, %v", code, err)
 	}
-	if !rep.Ready || rep.Site.ID != "oslo-p1" || rep.Config.Digest != "sha256:abc" || rep.Schema != 1 || len(rep.Components) != 3 {
+	if !rep.Ready || rep.Site.ID != "oslo-p1" || rep.Config.Digest != "sha256:abc" || rep.Schema != len(state.Migrations) || len(rep.Components) != 3 {
 		t.Errorf("status report = %+v", rep)
 	}
 	// Status is read-only.

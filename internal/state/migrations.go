@@ -10,4 +10,24 @@ var Migrations = []Migration{
 		// database made by this anprd.
 		return nil
 	}},
+	{Version: 2, Name: "permits", Up: func(tx *bolt.Tx) error {
+		// internal/permit lays out its data inside; it makes its first
+		// (empty) generation when it opens.
+		_, err := tx.CreateBucket([]byte("permits"))
+		return err
+	}},
+	{Version: 3, Name: "presence", Up: func(tx *bolt.Tx) error {
+		// internal/presence: the vehicles inside each facility and the
+		// index that counts them against permits, pools and accounts.
+		b, err := tx.CreateBucket([]byte("presence"))
+		if err != nil {
+			return err
+		}
+		for _, name := range []string{"vehicles", "counted"} {
+			if _, err := b.CreateBucket([]byte(name)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}},
 }
