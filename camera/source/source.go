@@ -265,20 +265,32 @@ func (s *Source) publish(frame *gocv.Mat) {
 // Next waits for a frame newer than after, copies it into dst and
 // returns its sequence number and capture time.
 func (s *Source) Next(ctx context.Context, after uint64, dst *gocv.Mat) (uint64, time.Time, error) {
+	seq, at, _, err := s.NextIf(ctx, after, nil, dst)
+	return seq, at, err
+}
+
+// NextIf waits for a frame newer than after and shows it to look, which
+// says whether to copy it into dst; a nil look copies every frame. Most
+// frames of a still scene are only looked at, and a 1080p frame is 6 MB
+// to copy. look runs with the source locked: it must be quick and must
+// not keep the Mat.
+func (s *Source) NextIf(ctx context.Context, after uint64, look func(frame gocv.Mat, at time.Time) bool, dst *gocv.Mat) (seq uint64, at time.Time, copied bool, err error) {
 	for {
 		s.mu.Lock()
 		if s.seq > after {
-			s.latest.CopyTo(dst)
-			seq, at := s.seq, s.at
+			seq, at = s.seq, s.at
 			s.taken = seq
+			if copied = look == nil || look(s.latest, at); copied {
+				s.latest.CopyTo(dst)
+			}
 			s.mu.Unlock()
-			return seq, at, nil
+			return seq, at, copied, nil
 		}
 		wake := s.wake
 		s.mu.Unlock()
 		select {
 		case <-ctx.Done():
-			return 0, time.Time{}, ctx.Err()
+			return 0, time.Time{}, false, ctx.Err()
 		case <-wake:
 		}
 	}

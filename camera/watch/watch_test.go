@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -133,5 +134,59 @@ func TestPolygon(t *testing.T) {
 	}
 	if b := bounds(poly); b != image.Rect(100, 100, 901, 501) {
 		t.Errorf("bounds = %v", b)
+	}
+}
+
+// BenchmarkFirstRead is the time from a car's first frame to its early
+// read event, in a 25 fps 960x540 clip replayed in real time, with the
+// default camera.min_plate_width (issue 3's figure: at most 150 ms). Each
+// iteration replays the clip's first 1.6 s.
+func BenchmarkFirstRead(b *testing.B) {
+	eng := ocrtest.Engine(b)
+	dir := b.TempDir()
+	p := plategen.Plate("EL43210", "NO", 100)
+	for i := range 40 {
+		s := plategen.Scene{Width: 960, Height: 540, PlateWidth: 180, Seed: 1, Center: image.Pt(480, -3000)}
+		if i >= 10 {
+			s.Center = image.Pt(480, 150+12*(i-10))
+		}
+		f, _ := plategen.Render(p, s)
+		gocv.IMWrite(filepath.Join(dir, fmt.Sprintf("%03d.jpg", i)), f)
+		f.Close()
+	}
+	p.Close()
+	const carSeq, frame = 11, 40 * time.Millisecond // the car is in the 11th frame on
+	var lat []time.Duration
+	for b.Loop() {
+		src := source.New(source.Options{URL: dir, ReplayFPS: 25, MinBackoff: time.Hour}, zerolog.Nop())
+		got := make(chan time.Duration, 1)
+		w := New(Options{Lane: "in-1"}, src, reader.New(eng, reader.Options{MinPlateWidth: 120}), track.New(track.Options{}), func(e Event) {
+			if e.Kind == track.Early && len(e.Frames) > 0 {
+				carFirst := e.First.Add(-time.Duration(e.Frames[0]-carSeq) * frame)
+				select {
+				case got <- time.Since(carFirst):
+				default:
+				}
+			}
+		}, NewMetrics(prometheus.NewRegistry()), zerolog.Nop())
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); src.Run(ctx) }()
+		go func() { defer wg.Done(); w.Run(ctx) }()
+		select {
+		case d := <-got:
+			lat = append(lat, d)
+		case <-time.After(3 * time.Second):
+			b.Error("no early read event")
+		}
+		cancel()
+		wg.Wait()
+		src.Close()
+	}
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "ms-p50")
+		b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "ms-max")
 	}
 }
