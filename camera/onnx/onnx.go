@@ -43,7 +43,6 @@ func Load(lib string) (string, error) {
 	if _, err := os.Stat(lib); err != nil {
 		return "", fmt.Errorf("onnx: runtime library: %w (run 'make deps', or set reader.onnxruntime_library)", err)
 	}
-	capMallocArenas()
 	ort.SetSharedLibraryPath(lib)
 	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
 		return "", fmt.Errorf("onnx: load %s: %w", lib, err)

@@ -2,7 +2,9 @@ package reader
 
 import (
 	"image"
+	"slices"
 	"testing"
+	"time"
 
 	"anprd/camera/ocr"
 	"anprd/camera/ocr/ocrtest"
@@ -123,11 +125,16 @@ func BenchmarkReadFrame(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			r := New(eng, Options{MinPlateWidth: bc.minPlate})
 			b.ReportAllocs()
+			var took []time.Duration
 			for b.Loop() {
+				start := time.Now()
 				if reads, err := r.ReadFrame(f, bc.roi); err != nil || len(reads) != 1 || reads[0].Plate != "AB12345" {
 					b.Fatalf("reads %v, %v", reads, err)
 				}
+				took = append(took, time.Since(start))
 			}
+			slices.Sort(took)
+			b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "ms-p50")
 		})
 	}
 }
