@@ -50,6 +50,11 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// Will is published by the broker when the connection drops.
 	Will *Message
+	// Session asks the broker to keep this client's subscriptions, and
+	// the QoS 1 messages for them, while it is away (a central-side
+	// subscriber that must not miss passages). anprd itself uses clean
+	// sessions: its outbox, not the broker, keeps what is not delivered.
+	Session bool
 	// MinBackoff and MaxBackoff bound the wait between attempts; default
 	// 1 s and 60 s. Each wait is drawn from the upper half of the current
 	// step, so boxes of a site that lost the broker together do not all
@@ -223,7 +228,7 @@ func (c *Client) connect(ctx context.Context) (<-chan struct{}, error) {
 	opts := paho.NewClientOptions().
 		AddBroker(c.o.Broker).
 		SetClientID(c.o.ClientID).
-		SetCleanSession(true). // the outbox, not paho's store, resends after a reconnect
+		SetCleanSession(!c.o.Session).
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
 		SetOrderMatters(true).
@@ -412,4 +417,11 @@ func (c *Client) Send(topic string, qos byte, retain bool, payload []byte) error
 		return d.err
 	}
 	return nil
+}
+
+// Track publishes m and returns its Done channel and Err: the form the
+// uplink takes.
+func (c *Client) Track(topic string, qos byte, retain bool, payload []byte) (<-chan struct{}, func() error) {
+	d := c.Publish(Message{Topic: topic, QoS: qos, Retain: retain, Payload: payload})
+	return d.Done(), d.Err
 }

@@ -192,95 +192,133 @@ func parseEntry(k, v []byte) (Entry, error) {
 // Record returns. A passage whose ID is already kept is not kept twice
 // (Record is idempotent). It never waits for the network.
 func (o *Outbox) Record(p passage.Passage) error {
+	return o.RecordAll([]passage.Passage{p})
+}
+
+// prepared is a passage ready to be written.
+type prepared struct {
+	p       *passage.Passage
+	js      []byte
+	entries []Entry
+}
+
+func (o *Outbox) prepare(p *passage.Passage) (prepared, error) {
 	if err := p.Validate(); err != nil {
-		return fmt.Errorf("outbox: passage %s: %w", p.ID, err)
+		return prepared{}, fmt.Errorf("outbox: passage %s: %w", p.ID, err)
 	}
 	js, err := json.Marshal(p)
 	if err != nil {
-		return fmt.Errorf("outbox: passage %s: %w", p.ID, err)
+		return prepared{}, fmt.Errorf("outbox: passage %s: %w", p.ID, err)
 	}
-	var pres []byte
-	if pm := protocol.PresenceOf(&p); pm != nil {
-		if pres, err = json.Marshal(pm); err != nil {
-			return fmt.Errorf("outbox: passage %s: %w", p.ID, err)
+	entries := []Entry{{Kind: KindPassage}}
+	if pm := protocol.PresenceOf(p); pm != nil {
+		b, err := json.Marshal(pm)
+		if err != nil {
+			return prepared{}, fmt.Errorf("outbox: passage %s: %w", p.ID, err)
+		}
+		entries = append(entries, Entry{Kind: KindPresence, Data: b})
+	}
+	if o.o.Evidence {
+		if p.Evidence.Plate != "" {
+			entries = append(entries, Entry{Kind: KindPlate, Data: []byte(p.Evidence.Plate)})
+		}
+		if p.Evidence.Scene != "" {
+			entries = append(entries, Entry{Kind: KindScene, Data: []byte(p.Evidence.Scene)})
 		}
 	}
-	var dropped []passage.ID
-	dup := false
-	err = o.db.Update(func(tx *bolt.Tx) error {
+	return prepared{p: p, js: js, entries: entries}, nil
+}
+
+// RecordAll records ps in one transaction, all or none (a tool that
+// imports passages, a test); each is treated as Record treats one. Under
+// RefuseNew a full outbox refuses the passages that do not fit and
+// RecordAll returns ErrFull after keeping the others.
+func (o *Outbox) RecordAll(ps []passage.Passage) error {
+	pre := make([]prepared, len(ps))
+	for i := range ps {
+		var err error
+		if pre[i], err = o.prepare(&ps[i]); err != nil {
+			return err
+		}
+	}
+	var dropped, refused []passage.ID
+	recorded, dups := 0, 0
+	err := o.db.Update(func(tx *bolt.Tx) error {
+		dropped, refused, recorded, dups = nil, nil, 0, 0
 		b := open(tx)
-		if b.p.Get(p.ID[:]) != nil {
-			dup = true
-			return nil
-		}
-		if n := getU64(b.meta, keyPassages); n >= uint64(o.o.Max) {
-			if o.o.Policy == RefuseNew {
-				return ErrFull
+		for _, pp := range pre {
+			id := pp.p.ID
+			if b.p.Get(id[:]) != nil {
+				dups++
+				continue
 			}
-			for range n - uint64(o.o.Max) + 1 {
-				id, err := dropOldest(b)
+			if n := getU64(b.meta, keyPassages); n >= uint64(o.o.Max) {
+				if o.o.Policy == RefuseNew {
+					refused = append(refused, id)
+					continue
+				}
+				for range n - uint64(o.o.Max) + 1 {
+					gone, err := dropOldest(b)
+					if err != nil {
+						return err
+					}
+					dropped = append(dropped, gone)
+					if err := addU64(b.meta, keyPassages, -1); err != nil {
+						return err
+					}
+				}
+			}
+			if err := b.p.Put(id[:], append([]byte{stateWaiting}, pp.js...)); err != nil {
+				return err
+			}
+			for _, e := range pp.entries {
+				seq, err := b.q.NextSequence()
 				if err != nil {
 					return err
 				}
-				dropped = append(dropped, id)
+				if err := b.q.Put(seqKey(seq), entryValue(e.Kind, id, e.Data)); err != nil {
+					return err
+				}
 			}
-		}
-		if err := b.p.Put(p.ID[:], append([]byte{stateWaiting}, js...)); err != nil {
-			return err
-		}
-		entries := []Entry{{Kind: KindPassage}}
-		if pres != nil {
-			entries = append(entries, Entry{Kind: KindPresence, Data: pres})
-		}
-		if o.o.Evidence {
-			if p.Evidence.Plate != "" {
-				entries = append(entries, Entry{Kind: KindPlate, Data: []byte(p.Evidence.Plate)})
-			}
-			if p.Evidence.Scene != "" {
-				entries = append(entries, Entry{Kind: KindScene, Data: []byte(p.Evidence.Scene)})
-			}
-		}
-		for _, e := range entries {
-			seq, err := b.q.NextSequence()
-			if err != nil {
+			if err := addU64(b.meta, keyPassages, 1); err != nil {
 				return err
 			}
-			if err := b.q.Put(seqKey(seq), entryValue(e.Kind, p.ID, e.Data)); err != nil {
+			if err := addU64(b.meta, keyEntries, len(pp.entries)); err != nil {
 				return err
 			}
+			recorded++
 		}
-		if err := addU64(b.meta, keyPassages, 1-len(dropped)); err != nil {
-			return err
-		}
-		return addU64(b.meta, keyEntries, len(entries))
-	})
-	switch {
-	case errors.Is(err, ErrFull):
-		o.m.dropped.WithLabelValues("refuse_new").Inc()
-		o.count(1)
-		if o.o.OnDrop != nil {
-			o.o.OnDrop(p.ID, RefuseNew)
-		}
-		return err
-	case err != nil:
-		return fmt.Errorf("outbox: record %s: %w", p.ID, err)
-	case dup:
-		o.m.duplicates.Inc()
 		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("outbox: record: %w", err)
 	}
-	o.m.recorded.Inc()
-	if len(dropped) > 0 {
-		o.m.dropped.WithLabelValues("drop_oldest").Add(float64(len(dropped)))
-		o.count(len(dropped))
+	o.m.duplicates.Add(float64(dups))
+	o.m.recorded.Add(float64(recorded))
+	for _, g := range []struct {
+		ids    []passage.ID
+		policy Policy
+		label  string
+	}{{dropped, DropOldest, "drop_oldest"}, {refused, RefuseNew, "refuse_new"}} {
+		if len(g.ids) == 0 {
+			continue
+		}
+		o.m.dropped.WithLabelValues(g.label).Add(float64(len(g.ids)))
+		o.count(len(g.ids))
 		if o.o.OnDrop != nil {
-			for _, id := range dropped {
-				o.o.OnDrop(id, DropOldest)
+			for _, id := range g.ids {
+				o.o.OnDrop(id, g.policy)
 			}
 		}
 	}
-	select {
-	case o.wake <- struct{}{}:
-	default:
+	if recorded > 0 {
+		select {
+		case o.wake <- struct{}{}:
+		default:
+		}
+	}
+	if len(refused) > 0 {
+		return ErrFull
 	}
 	return nil
 }

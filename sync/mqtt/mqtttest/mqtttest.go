@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -42,6 +43,10 @@ type Options struct {
 	ClientCert bool   // mutual TLS: the broker requires a client certificate signed by the CA
 	Username   string // require this user ...
 	Password   string // ... with this password
+	// Persist keeps sessions and their queued messages in a file saved
+	// every second, so a subscriber with a session (mqtt.Options.Session)
+	// finds its subscription again after the broker was killed.
+	Persist bool
 	// Extra lines for mosquitto.conf.
 	Extra string
 }
@@ -90,9 +95,14 @@ func Start(t testing.TB, o Options) *Broker {
 	b := &Broker{t: t, dir: dir, Port: freePort(t), conf: filepath.Join(dir, "mosquitto.conf")}
 	var conf strings.Builder
 	fmt.Fprintf(&conf, "listener %d 127.0.0.1\n", b.Port)
-	// Deliver at once to subscribers, queue without limit, keep nothing on
-	// disk: a killed broker loses only what it had not yet written out.
-	conf.WriteString("persistence false\nmax_inflight_messages 0\nmax_queued_messages 0\nlog_dest stderr\nlog_type error\nlog_type warning\n")
+	// Deliver at once to subscribers and queue without limit: a killed
+	// broker loses only what it had not yet written out.
+	conf.WriteString("max_inflight_messages 0\nmax_queued_messages 0\nlog_dest stderr\nlog_type error\nlog_type warning\n")
+	if o.Persist {
+		fmt.Fprintf(&conf, "persistence true\npersistence_location %s/\nautosave_interval 1\n", dir)
+	} else {
+		conf.WriteString("persistence false\n")
+	}
 	if os.Geteuid() == 0 {
 		// Started as root, mosquitto would switch to the mosquitto user,
 		// which cannot read the test's files.
@@ -298,4 +308,105 @@ func MakeCerts(t testing.TB, dir string) Certs {
 	c.ClientCert, c.ClientKey = leaf("client", ca, caKey, false)
 	c.UntrustedCert, c.UntrKey = leaf("untrusted-client", other, otherKey, false)
 	return c
+}
+
+// Proxy forwards TCP connections to a broker, and can be told to turn new
+// connections away: a test restarting the broker can then let its
+// subscriber reconnect before the client under test does.
+type Proxy struct {
+	URL  string
+	ln   net.Listener
+	to   string
+	held atomic.Bool
+}
+
+// NewProxy listens on a free port of 127.0.0.1 and forwards to b. It
+// stops at t's end.
+func NewProxy(t testing.TB, b *Broker) *Proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheme, _, _ := strings.Cut(b.URL, "://")
+	p := &Proxy{URL: scheme + "://" + ln.Addr().String(), ln: ln, to: "127.0.0.1:" + strconv.Itoa(b.Port)}
+	go p.serve()
+	t.Cleanup(func() { ln.Close() })
+	return p
+}
+
+// Hold turns new connections away until Release.
+func (p *Proxy) Hold() { p.held.Store(true) }
+
+// Release lets new connections through again.
+func (p *Proxy) Release() { p.held.Store(false) }
+
+func (p *Proxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		if p.held.Load() {
+			c.Close()
+			continue
+		}
+		up, err := net.Dial("tcp", p.to)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		go pipe(c, up)
+		go pipe(up, c)
+	}
+}
+
+// pipe copies until either side ends, then closes both, so the client
+// sees the broker's death as its own connection dropping.
+func pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	dst.Close()
+	src.Close()
+}
+
+// Stop stops the broker with SIGTERM, as systemctl stop would: it closes
+// its connections and, with Persist, saves its sessions first.
+func (b *Broker) Stop() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cmd == nil {
+		return
+	}
+	b.cmd.Process.Signal(syscall.SIGTERM)
+	<-b.exited
+	b.cmd = nil
+}
+
+// Start starts a stopped or killed broker again on the same port.
+func (b *Broker) Start() { b.start() }
+
+// Freeze stops the broker's process (SIGSTOP) without closing anything:
+// it neither reads nor acknowledges until Thaw or Kill.
+func (b *Broker) Freeze() { b.signal(syscall.SIGSTOP) }
+
+// Thaw lets a frozen broker run again (SIGCONT).
+func (b *Broker) Thaw() { b.signal(syscall.SIGCONT) }
+
+func (b *Broker) signal(s syscall.Signal) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cmd != nil {
+		b.cmd.Process.Signal(s)
+	}
 }
