@@ -9,6 +9,7 @@
 package central
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
@@ -168,4 +169,55 @@ func (c *Counter) WaitUnique(n int, d time.Duration) int {
 func (c *Counter) String() string {
 	u, d, b := c.Counts()
 	return fmt.Sprintf("%d unique, %d duplicates, %d undecodable", u, d, b)
+}
+
+// SendPaced publishes a snapshot's chunks, never more than ahead chunks
+// beyond what the box reports loaded (its sync/state messages, passed in
+// on states), then waits until the box reports seq applied. send must
+// publish with QoS 1 and wait for the broker's acknowledgement. A box
+// whose queue overflowed would drop chunks and ask for a resync, so the
+// central system paces a large snapshot this way.
+func SendPaced(ctx context.Context, send func(Message) error, states <-chan protocol.SyncState, ms []Message, seq uint64, ahead int) error {
+	if ahead < 1 {
+		ahead = 4
+	}
+	loaded := 0
+	applied := false
+	note := func(st protocol.SyncState) error {
+		switch {
+		case st.Seq >= seq && st.Loading == nil:
+			applied, loaded = true, len(ms)
+		case st.Loading != nil && st.Loading.Seq == seq:
+			loaded = max(loaded, st.Loading.Received)
+		case st.Waiting == protocol.RequestSnapshot:
+			return fmt.Errorf("the box gave the snapshot up and asks for another")
+		}
+		return nil
+	}
+	for i, m := range ms {
+		for i-loaded >= ahead {
+			select {
+			case st := <-states:
+				if err := note(st); err != nil {
+					return err
+				}
+			case <-ctx.Done():
+				return fmt.Errorf("chunk %d of %d: the box loaded %d: %w", i, len(ms), loaded, ctx.Err())
+			}
+		}
+		if err := send(m); err != nil {
+			return fmt.Errorf("chunk %d: %w", i, err)
+		}
+	}
+	for !applied {
+		select {
+		case st := <-states:
+			if err := note(st); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the box to apply seq %d: %w", seq, ctx.Err())
+		}
+	}
+	return nil
 }

@@ -259,9 +259,11 @@ func (c *Client) connect(ctx context.Context) (<-chan struct{}, error) {
 		return nil, err
 	}
 	for _, s := range c.subs {
-		if err := wait(ctx, pc.Subscribe(s.filter, s.qos, s.receive), c.o.ConnectTimeout); err != nil {
-			pc.Disconnect(0)
-			return nil, fmt.Errorf("subscribe %s: %w", s.filter, err)
+		for _, f := range s.filters {
+			if err := wait(ctx, pc.Subscribe(f, s.qos, s.receive), c.o.ConnectTimeout); err != nil {
+				pc.Disconnect(0)
+				return nil, fmt.Errorf("subscribe %s: %w", f, err)
+			}
 		}
 	}
 	c.mu.Lock()

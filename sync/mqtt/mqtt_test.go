@@ -110,7 +110,7 @@ func TestPublishSubscribe(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := newInbox()
-	sub.Subscribe("test", "t/+/x", 1, 1<<20, in.handle)
+	sub.Subscribe("test", 1, 1<<20, in.handle, "t/+/x")
 	run(t, sub)
 	waitConnected(t, sub, 5*time.Second)
 
@@ -185,7 +185,7 @@ func TestReconnect(t *testing.T) {
 	o.Metrics = m
 	c, _ := mqtt.New(o)
 	in := newInbox()
-	c.Subscribe("echo", "echo", 1, 1<<20, in.handle)
+	c.Subscribe("echo", 1, 1<<20, in.handle, "echo")
 	var hooks atomic.Int32
 	c.OnConnect(func() { hooks.Add(1) })
 	run(t, c)
@@ -242,7 +242,7 @@ func TestSubscriberQueueBound(t *testing.T) {
 	c, _ := mqtt.New(o)
 	release := make(chan struct{})
 	var handled atomic.Int32
-	c.Subscribe("slow", "slow", 1, 10_000, func(mqtt.Received) { <-release; handled.Add(1) })
+	c.Subscribe("slow", 1, 10_000, func(mqtt.Received) { <-release; handled.Add(1) }, "slow")
 	run(t, c)
 	waitConnected(t, c, 5*time.Second)
 	pub, _ := mqtt.New(opts(b, "pub"))

@@ -18,7 +18,7 @@ type Received struct {
 // client's reading and the handler.
 type subscription struct {
 	c        *Client
-	filter   string
+	filters  []string
 	qos      byte
 	name     string
 	maxBytes int
@@ -30,16 +30,16 @@ type subscription struct {
 	wake  chan struct{}
 }
 
-// Subscribe registers filter: every message on it is passed to handle, in
-// the order received, on a goroutine of its own. Up to maxBytes of
+// Subscribe registers filters: every message on them is passed to
+// handle, in the order received, on one goroutine of its own. Up to maxBytes of
 // payload wait for handle; a message that does not fit is dropped,
 // counted (anprd_mqtt_messages_dropped_total) and logged, and the
 // protocol's sequence numbers make the loss visible to the subscriber.
 // name labels the metrics. Call before Run.
-func (c *Client) Subscribe(name, filter string, qos byte, maxBytes int, handle func(Received)) {
+func (c *Client) Subscribe(name string, qos byte, maxBytes int, handle func(Received), filters ...string) {
 	c.m.received.WithLabelValues(name)
 	c.m.dropped.WithLabelValues(name)
-	c.subs = append(c.subs, &subscription{c: c, filter: filter, qos: qos, name: name, maxBytes: maxBytes,
+	c.subs = append(c.subs, &subscription{c: c, filters: filters, qos: qos, name: name, maxBytes: maxBytes,
 		handle: handle, wake: make(chan struct{}, 1)})
 }
 

@@ -269,11 +269,11 @@ func TestBrokerKilledTwice(t *testing.T) {
 	subOpts := mqtt.Options{Broker: b.URL, ClientID: "central", Log: zerolog.Nop(),
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, ConnectTimeout: time.Second}
 	sub, _ := mqtt.New(subOpts)
-	sub.Subscribe("passages", "anpr/v1/p1/+/passage", 1, 64<<20, func(r mqtt.Received) {
+	sub.Subscribe("passages", 1, 64<<20, func(r mqtt.Received) {
 		if _, _, err := counter.Add(r.Payload); err != nil {
 			t.Errorf("undecodable passage: %v", err)
 		}
-	})
+	}, "anpr/v1/p1/+/passage")
 	runPart(t, func(ctx context.Context) error { return sub.Run(ctx, nil) })
 	waitUp(t, sub)
 
