@@ -143,7 +143,7 @@ func (h *Handler) Handle(ctx context.Context, topic string, payload []byte) {
 	if err != nil {
 		// Signed, so its id can be trusted enough to answer.
 		var loose struct {
-			ID   string              `json:"id"`
+			ID   string               `json:"id"`
 			Type protocol.CommandType `json:"type"`
 		}
 		json.Unmarshal(body, &loose)

@@ -318,6 +318,20 @@ type Proxy struct {
 	ln   net.Listener
 	to   string
 	held atomic.Bool
+
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+// Drop cuts every connection through the proxy without a word, as a
+// pulled cable would: the broker publishes the clients' wills.
+func (p *Proxy) Drop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
 }
 
 // NewProxy listens on a free port of 127.0.0.1 and forwards to b. It
@@ -356,6 +370,9 @@ func (p *Proxy) serve() {
 			c.Close()
 			continue
 		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c, up)
+		p.mu.Unlock()
 		go pipe(c, up)
 		go pipe(up, c)
 	}
