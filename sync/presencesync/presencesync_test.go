@@ -69,7 +69,10 @@ func TestApply(t *testing.T) {
 		t.Fatalf("entry from a peer: %+v", v)
 	}
 	var n int
-	store.View(func(tx *presence.Tx) error { n, _ = tx.Count(presence.Ref{Kind: presence.Permit, ID: "P1"}, t0.Add(-time.Hour), "p1", "XX"); return nil })
+	store.View(func(tx *presence.Tx) error {
+		n, _ = tx.Count(presence.Ref{Kind: presence.Permit, ID: "P1"}, t0.Add(-time.Hour), "p1", "XX")
+		return nil
+	})
 	if n != 1 {
 		t.Errorf("the peer's vehicle counts %d against its permit, want 1", n)
 	}
