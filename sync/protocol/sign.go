@@ -106,12 +106,12 @@ func Verify(pub ed25519.PublicKey, topic string, payload []byte) ([]byte, error)
 		return nil, rejectf(RejectUnsigned, "no signature or no body")
 	case env.V != Version:
 		return nil, rejectf(RejectMalformed, "envelope version %d; this anprd reads %d", env.V, Version)
+	case env.Body[0] != '{':
+		return nil, rejectf(RejectMalformed, "body is not a JSON object")
 	case env.Alg != AlgEd25519:
 		return nil, rejectf(RejectBadSignature, "algorithm %q; only %s is accepted", env.Alg, AlgEd25519)
 	case len(env.Sig) != ed25519.SignatureSize:
 		return nil, rejectf(RejectBadSignature, "signature is %d bytes, not %d", len(env.Sig), ed25519.SignatureSize)
-	case len(env.Body) == 0 || env.Body[0] != '{':
-		return nil, rejectf(RejectMalformed, "body is not a JSON object")
 	case pub == nil:
 		return nil, rejectf(RejectNoKey, "no central key configured (mqtt.central_key_file)")
 	case env.Key != KeyID(pub):
