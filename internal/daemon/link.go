@@ -95,7 +95,7 @@ func (d *Daemon) buildLink(cfg *config.Config, reg prometheus.Registerer, starte
 	}
 
 	mo := mqtt.Options{Broker: m.Broker, ClientID: m.ClientID, Username: m.Username, Keepalive: time.Duration(m.Keepalive),
-		Log: log, Metrics: mqtt.NewMetrics(reg)}
+		Log: log, Metrics: mqtt.NewMetrics(reg), Now: d.o.Now}
 	if m.PasswordFile != "" {
 		if mo.Password, err = mqtt.ReadPassword(m.PasswordFile); err != nil {
 			return err

@@ -386,3 +386,116 @@ func daemonChild(t *testing.T, dir string, total int) {
 	<-done
 	os.Exit(0)
 }
+
+// lockedBuffer is a log written by the daemon's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *lockedBuffer) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// TestDaemonRefusesThroughBroker is the issue's list, sent to a running
+// daemon through a real broker: a delta with a gap, a wrongly signed
+// delta, malformed JSON, a 10 MB message and a command replayed after its
+// age limit are each refused with a metric and a log line, and nothing
+// else changes.
+func TestDaemonRefusesThroughBroker(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	_, wrong, _ := ed25519.GenerateKey(rand.Reader)
+	cfg := brokerConfig(t, b, "", pub)
+	cfg.Lanes = []config.Lane{{ID: "in-1", Direction: "entry"}}
+	cs := newCentral(t, b)
+	logs := &lockedBuffer{}
+	opener := &commandtest.Opener{}
+	d, err := New(Options{Config: cfg, Log: zerolog.New(logs), Notifier: &fakeNotifier{}, Tick: 20 * time.Millisecond, Opener: opener,
+		ReaderCheck: func(config.Reader) (string, error) { return "", fmt.Errorf("no reader in this test") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	tp := protocol.Topics{Prefix: "anpr/v1", Site: "oslo-p1", Device: "box-1"}
+	cs.wait(t, tp.Status(), func(ps [][]byte) bool { return lastStatus(ps).State == protocol.Online })
+
+	signer := &central.Signer{Key: priv, Prefix: "anpr/v1", Site: "oslo-p1"}
+	first, _ := signer.Delta("", &permit.Batch{Seq: 1, Changes: []permit.Change{{Op: permit.Put, Facility: &permit.Facility{ID: "oslo-p1"}}}})
+	cs.c.Send(first.Topic, 1, false, first.Payload)
+	cs.wait(t, tp.SyncState(), func(ps [][]byte) bool {
+		var st protocol.SyncState
+		return len(ps) > 0 && json.Unmarshal(ps[len(ps)-1], &st) == nil && st.Seq == 1
+	})
+
+	metric := func(name, label string) float64 {
+		for _, mf := range mustGather(t, d.Registry()) {
+			if mf.GetName() != name {
+				continue
+			}
+			for _, m := range mf.Metric {
+				if len(m.Label) > 0 && m.Label[0].GetValue() == label {
+					return m.Counter.GetValue()
+				}
+			}
+		}
+		return 0
+	}
+	gap, _ := signer.Delta("", &permit.Batch{Seq: 3, Changes: []permit.Change{{Op: permit.Put, Facility: &permit.Facility{ID: "gap"}}}})
+	wrongSigner := &central.Signer{Key: wrong, Prefix: "anpr/v1", Site: "oslo-p1"}
+	wrongKey, _ := wrongSigner.Delta("", &permit.Batch{Seq: 2, Changes: []permit.Change{{Op: permit.Put, Facility: &permit.Facility{ID: "evil"}}}})
+	old, _ := signer.Command("box-1", protocol.Command{ID: "old-1", Type: protocol.CommandOpen, Issued: time.Now().Add(-2 * time.Minute),
+		Lane: "in-1", Operator: "o", Reason: "replayed"})
+	huge := make([]byte, 10<<20)
+	for i := range huge {
+		huge[i] = ' '
+	}
+	copy(huge, `{"v":1,"alg":"ed25519","key":"x","sig":"AAAA","body":{`)
+	for _, tt := range []struct {
+		name, topic string
+		payload     []byte
+		metric      string
+		reason      string
+		log         string
+	}{
+		{"a delta with a gap", gap.Topic, gap.Payload, "anprd_sync_rejected_total", "gap", "permit sync message refused"},
+		{"a wrongly signed delta", wrongKey.Topic, wrongKey.Payload, "anprd_sync_rejected_total", "unknown_key", "permit sync message refused"},
+		{"malformed JSON", tp.SiteDelta(), []byte(`{"v":1,"body":{"seq":2`), "anprd_sync_rejected_total", "malformed", "permit sync message refused"},
+		{"a 10 MB message", tp.Snapshot(), huge, "anprd_sync_rejected_total", "too_large", "permit sync message refused"},
+		{"a command replayed after its age limit", old.Topic, old.Payload, "anprd_commands_rejected_total", "expired", "command refused"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := metric(tt.metric, tt.reason)
+			if err := cs.c.Send(tt.topic, 1, false, tt.payload); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for metric(tt.metric, tt.reason) < before+1 {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s{reason=%s} stayed at %v", tt.metric, tt.reason, before)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if !strings.Contains(logs.String(), tt.log) || !strings.Contains(logs.String(), `"reason":"`+tt.reason+`"`) {
+				t.Errorf("no log line %q with reason %s", tt.log, tt.reason)
+			}
+		})
+	}
+	// Nothing else changed: the permit data is at seq 1 with one facility,
+	// no barrier opened, the expired command got a refusal and no other
+	// reply went out.
+	seq, _ := d.permits.Seq()
+	var facilities int
+	d.permits.View(func(v *permit.View) error { facilities = v.Counts().Facilities; return nil })
+	if seq != 1 || facilities != 1 || len(opener.Opened()) != 0 {
+		t.Errorf("seq %d, %d facilities, opened %v", seq, facilities, opener.Opened())
+	}
+	rs := cs.wait(t, tp.Reply(), func(ps [][]byte) bool { return len(ps) >= 1 })
+	var rep protocol.Reply
+	json.Unmarshal(rs[0], &rep)
+	if len(rs) != 1 || rep.Status != protocol.ReplyRefused || rep.Reason != "expired" {
+		t.Errorf("replies %d: %+v", len(rs), rep)
+	}
+}

@@ -64,6 +64,8 @@ type Options struct {
 	Metrics                *Metrics
 	// Rand returns a number in [0, 1) for the jitter; default math/rand.
 	Rand func() float64
+	// Now stamps the connection's start for Status; default time.Now.
+	Now func() time.Time
 }
 
 // Message is a message to publish or a will.
@@ -122,6 +124,9 @@ func New(o Options) (*Client, error) {
 	}
 	if o.Rand == nil {
 		o.Rand = rand.Float64
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	m := o.Metrics
 	if m == nil {
@@ -271,7 +276,7 @@ func (c *Client) connect(ctx context.Context) (<-chan struct{}, error) {
 	c.lost = lost
 	c.epoch.Add(1)
 	c.connects++
-	c.since = time.Now()
+	c.since = c.o.Now()
 	c.lastErr = ""
 	c.mu.Unlock()
 	c.m.connected.Set(1)

@@ -207,6 +207,10 @@ func (s *Sync) chunk(topic string, payload []byte) error {
 		return &protocol.Reject{Reason: protocol.RejectStale, Err: fmt.Errorf("snapshot %s at seq %d is older than the data applied (%d)", c.Snapshot, c.Seq, seq)}
 	}
 	l := s.load
+	if c.Chunk == 0 && l != nil && l.id == c.Snapshot && l.next > 0 && c.Digest == l.digest {
+		// Chunk 0 again (a redelivery): the load goes on.
+		return &protocol.Reject{Reason: protocol.RejectStale, Err: fmt.Errorf("chunk 0 of snapshot %s again", c.Snapshot)}
+	}
 	if c.Chunk == 0 {
 		if l != nil {
 			s.o.Log.Warn().Str("snapshot", l.id).Str("new", c.Snapshot).Msg("snapshot given up for a newer one")
