@@ -1,7 +1,10 @@
 // Command anprctl is the technicians' and operators' tool for an anprd box:
-// it asks the daemon's local status endpoint how things are. It only reads;
-// actions come through the daemon's own interfaces. Its bench command
-// measures the access decision on synthetic data in a temporary database.
+// it asks the daemon's local status endpoint how things are. It only reads
+// from the box; actions come through the daemon's own interfaces. Its
+// bench commands measure the access decision and the uplink on synthetic
+// data. Its central-side commands (keys, permits push, passages tail)
+// speak the MQTT protocol as the operator's central system would, for
+// tests, demos and operators without their own tooling.
 package main
 
 import (
@@ -33,7 +36,12 @@ Commands:
   read       read the plates in image files (anprctl read -h)
   eval       score the reader on a labelled folder (anprctl eval -h)
   synth      write a synthetic clip of a passing car, for the demo (anprctl synth -h)
-  bench      time the access decision on N synthetic permits (anprctl bench decide -h)
+  bench      time the access decision (bench decide -h) or the upload of passages to a broker (bench uplink -h)
+
+Central side (docs/protocol.md):
+  keys       keys gen: make the central system's Ed25519 key pair
+  permits    permits push FILE: publish permit data, signed, as a snapshot or a delta
+  passages   passages tail: print the site's passages and count unique ids and duplicates
 
 Flags:
 `
@@ -51,7 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() < 1 || fs.NArg() > 1 && fs.Arg(0) != "read" && fs.Arg(0) != "eval" && fs.Arg(0) != "synth" && fs.Arg(0) != "bench" {
+	withArgs := map[string]bool{"read": true, "eval": true, "synth": true, "bench": true, "keys": true, "permits": true, "passages": true}
+	if fs.NArg() < 1 || fs.NArg() > 1 && !withArgs[fs.Arg(0)] {
 		fs.Usage()
 		return 2
 	}
@@ -67,6 +76,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runSynth(fs.Args()[1:], stdout, stderr)
 	case "bench":
 		return runBench(fs.Args()[1:], stdout, stderr)
+	case "keys":
+		return runKeys(fs.Args()[1:], stdout, stderr)
+	case "permits":
+		return runPermits(fs.Args()[1:], stdout, stderr)
+	case "passages":
+		return runPassages(fs.Args()[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, buildinfo.Get())
 		return 0

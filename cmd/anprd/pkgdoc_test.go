@@ -57,10 +57,11 @@ func TestPackageDocs(t *testing.T) {
 // together here (gocv v0.31.0 is the release for Debian 12's OpenCV 4.6).
 // A module that is not required yet is skipped; one that is must match.
 var pinned = map[string]string{
-	"gocv.io/x/gocv":                    "v0.31.0",
-	"github.com/yalue/onnxruntime_go":   "v1.27.0",
-	"github.com/warthog618/go-gpiocdev": "v0.9.1",
-	"gopkg.in/yaml.v3":                  "v3.0.1",
+	"gocv.io/x/gocv":                      "v0.31.0",
+	"github.com/yalue/onnxruntime_go":     "v1.27.0",
+	"github.com/warthog618/go-gpiocdev":   "v0.9.1",
+	"github.com/eclipse/paho.mqtt.golang": "v1.5.1",
+	"gopkg.in/yaml.v3":                    "v3.0.1",
 }
 
 func TestPinnedStack(t *testing.T) {

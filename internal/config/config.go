@@ -52,6 +52,10 @@ const (
 	defaultMinPlateWidth = 120
 	defaultTopicPrefix   = "anpr/v1"
 	defaultKeepalive     = Duration(30 * time.Second)
+	defaultHeartbeat     = Duration(time.Minute)
+	defaultCommandMaxAge = Duration(time.Minute)
+	defaultOutboxMax     = 100000
+	defaultOutboxFull    = OutboxDropOldest
 	defaultEvidence      = Duration(7 * day)
 	defaultPassages      = Duration(30 * day)
 	defaultMode          = ModeBarrier
@@ -68,6 +72,12 @@ const (
 	PassbackOff  = "off"
 	PassbackSoft = "soft"
 	PassbackHard = "hard"
+)
+
+// What gives way when the outbox is full, as written in the file.
+const (
+	OutboxDropOldest = "drop_oldest"
+	OutboxRefuseNew  = "refuse_new"
 )
 
 // Lane directions and modes, as written in the file.
@@ -142,6 +152,26 @@ type MQTT struct {
 	KeyFile      string   `yaml:"key_file"`
 	TopicPrefix  string   `yaml:"topic_prefix"` // default "anpr/v1"; no wildcards + or #, no leading/trailing '/'
 	Keepalive    Duration `yaml:"keepalive"`    // default 30s, 5s..10m
+	// CentralKeyFile is the central system's Ed25519 public key (PEM,
+	// "PUBLIC KEY"). Permit sync and commands are signed with its private
+	// key; without this file both are refused.
+	CentralKeyFile string `yaml:"central_key_file"`
+	// Heartbeat is how often the box publishes its health; default 60s,
+	// 5s..1h.
+	Heartbeat Duration `yaml:"heartbeat"`
+	// CommandMaxAge: a command issued longer ago than this is refused as a
+	// replay; default 60s, 5s..1h.
+	CommandMaxAge Duration `yaml:"command_max_age"`
+	// Evidence: upload the evidence images of each passage as messages of
+	// their own. Default true.
+	Evidence *bool `yaml:"evidence"`
+	// OutboxMaxPassages bounds the passages waiting for upload; default
+	// 100000, 100..10000000.
+	OutboxMaxPassages int `yaml:"outbox_max_passages"`
+	// OutboxWhenFull says what gives way when the outbox is full:
+	// drop_oldest (default; the oldest waiting passage is not uploaded,
+	// its local copy stays) or refuse_new (the new passage is not kept).
+	OutboxWhenFull string `yaml:"outbox_when_full"`
 }
 
 // Retention says how long personal data is kept on the box.
@@ -349,6 +379,19 @@ func (c *Config) applyDefaults() {
 	if c.MQTT.Keepalive == 0 {
 		c.MQTT.Keepalive = defaultKeepalive
 	}
+	if c.MQTT.Heartbeat == 0 {
+		c.MQTT.Heartbeat = defaultHeartbeat
+	}
+	if c.MQTT.CommandMaxAge == 0 {
+		c.MQTT.CommandMaxAge = defaultCommandMaxAge
+	}
+	if c.MQTT.Evidence == nil {
+		c.MQTT.Evidence = ptr(true)
+	}
+	if c.MQTT.OutboxMaxPassages == 0 {
+		c.MQTT.OutboxMaxPassages = defaultOutboxMax
+	}
+	setDefault(&c.MQTT.OutboxWhenFull, defaultOutboxFull)
 	if c.Retention.Evidence == 0 {
 		c.Retention.Evidence = defaultEvidence
 	}
@@ -454,6 +497,7 @@ func (c *Config) resolvePaths(dir string) {
 		&c.MQTT.CAFile,
 		&c.MQTT.CertFile,
 		&c.MQTT.KeyFile,
+		&c.MQTT.CentralKeyFile,
 	} {
 		*p = resolve(dir, *p)
 	}

@@ -35,6 +35,12 @@ func TestGood(t *testing.T) {
 				"mqtt.client_id":       {c.MQTT.ClientID, "anprd-oslo-sentrum-box-1"},
 				"mqtt.topic_prefix":    {c.MQTT.TopicPrefix, "anpr/v1"},
 				"mqtt.keepalive":       {c.MQTT.Keepalive, Duration(30 * time.Second)},
+				"mqtt.heartbeat":       {c.MQTT.Heartbeat, Duration(time.Minute)},
+				"mqtt.command_max_age": {c.MQTT.CommandMaxAge, Duration(time.Minute)},
+				"mqtt.evidence":        {*c.MQTT.Evidence, true},
+				"mqtt.outbox_max":      {c.MQTT.OutboxMaxPassages, 100000},
+				"mqtt.outbox_full":     {c.MQTT.OutboxWhenFull, "drop_oldest"},
+				"mqtt.central_key":     {c.MQTT.CentralKeyFile, ""},
 				"retention.evidence":   {c.Retention.Evidence, Duration(7 * 24 * time.Hour)},
 				"retention.passages":   {c.Retention.Passages, Duration(30 * 24 * time.Hour)},
 				"lanes[0].mode":        {c.Lanes[0].Mode, "barrier"},
@@ -78,6 +84,11 @@ func TestGood(t *testing.T) {
 			}
 			if want := filepath.Join(filepath.Dir(c.Path), "tls", "client.key"); c.MQTT.KeyFile != want {
 				t.Errorf("mqtt.key_file = %s, want %s", c.MQTT.KeyFile, want)
+			}
+			m := c.MQTT
+			if m.CentralKeyFile != filepath.Join(filepath.Dir(c.Path), "tls", "central.pub") || m.Heartbeat.String() != "2m" ||
+				m.CommandMaxAge.String() != "30s" || *m.Evidence || m.OutboxMaxPassages != 5000 || m.OutboxWhenFull != OutboxRefuseNew {
+				t.Errorf("mqtt uplink keys = %+v", m)
 			}
 			if c.Retention.Evidence.String() != "3d" || c.MQTT.Keepalive.String() != "1m" {
 				t.Errorf("durations = %v, %v", c.Retention.Evidence, c.MQTT.Keepalive)

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -35,6 +38,12 @@ const (
 	maxThreads     = 64
 	minKeepalive   = Duration(5 * time.Second)
 	maxKeepalive   = Duration(10 * time.Minute)
+	minHeartbeat   = Duration(5 * time.Second)
+	maxHeartbeat   = Duration(time.Hour)
+	minCommandAge  = Duration(5 * time.Second)
+	maxCommandAge  = Duration(time.Hour)
+	minOutbox      = 100
+	maxOutbox      = 10000000
 	minRetention   = Duration(time.Hour)
 	maxEvidence    = Duration(30 * day)
 	maxPassages    = Duration(90 * day)
@@ -226,6 +235,51 @@ func (c *Config) validateMQTT(add addFunc) {
 	if m.Keepalive%Duration(time.Second) != 0 {
 		add("mqtt.keepalive", "%v must be whole seconds (MQTT counts keepalive in seconds)", m.Keepalive)
 	}
+
+	if m.CentralKeyFile != "" {
+		if !filepath.IsAbs(m.CentralKeyFile) {
+			add("mqtt.central_key_file", "%q must be an absolute path", m.CentralKeyFile)
+		} else if err := checkReadable(m.CentralKeyFile); err != nil {
+			add("mqtt.central_key_file", "%v", err)
+		} else if err := checkEd25519PublicKey(m.CentralKeyFile); err != nil {
+			add("mqtt.central_key_file", "%v", err)
+		}
+	}
+	checkRange(add, "mqtt.heartbeat", m.Heartbeat, minHeartbeat, maxHeartbeat, "")
+	checkRange(add, "mqtt.command_max_age", m.CommandMaxAge, minCommandAge, maxCommandAge,
+		"; a command is only good for the moment it was given")
+	if m.OutboxMaxPassages < minOutbox || m.OutboxMaxPassages > maxOutbox {
+		add("mqtt.outbox_max_passages", "%d is out of range %d..%d", m.OutboxMaxPassages, minOutbox, maxOutbox)
+	}
+	if !slices.Contains([]string{OutboxDropOldest, OutboxRefuseNew}, m.OutboxWhenFull) {
+		add("mqtt.outbox_when_full", "%q is not drop_oldest or refuse_new", m.OutboxWhenFull)
+	}
+}
+
+// checkEd25519PublicKey reads path as the PEM "PUBLIC KEY" of an Ed25519
+// key, as anprctl keys gen writes it, so that a wrong file (the private
+// key, a certificate) stops the daemon at start rather than making it
+// refuse every signed message.
+func checkEd25519PublicKey(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return pathErr(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return fmt.Errorf("%s is not PEM; it must hold the central system's Ed25519 PUBLIC KEY", path)
+	}
+	if blk.Type != "PUBLIC KEY" {
+		return fmt.Errorf("%s holds a %s; it must hold the central system's Ed25519 PUBLIC KEY (never the private key)", path, blk.Type)
+	}
+	k, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	if err != nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
+	if _, ok := k.(ed25519.PublicKey); !ok {
+		return fmt.Errorf("%s holds a %T public key, not Ed25519", path, k)
+	}
+	return nil
 }
 
 func checkBroker(s string) error {

@@ -18,8 +18,12 @@ import (
 	"anprd/internal/config"
 	"anprd/internal/evidence"
 	"anprd/internal/health"
+	"anprd/internal/passage"
+	"anprd/internal/permit"
+	"anprd/internal/presence"
 	"anprd/internal/state"
 	"anprd/internal/status"
+	"anprd/sync/command"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,6 +49,10 @@ type Options struct {
 	// ShutdownTimeout bounds the whole ordered shutdown; default 9 s, so
 	// that anprd is gone within systemd's and the issue's 10 s.
 	ShutdownTimeout time.Duration
+	// Opener opens a lane's barrier for a remote command (the lanes'
+	// barrier control). Nil: remote openings are answered "failed: no
+	// barrier control running".
+	Opener command.Opener
 }
 
 // Daemon is a built, not yet running, anprd.
@@ -63,21 +71,30 @@ type Daemon struct {
 	lanes    []*lane
 	models   *ocr.Models // the plate reader's sessions, shared by the lanes
 	evidence *evidence.Store
+
+	permits    *permit.Store
+	presence   *presence.Store
+	ids        *passage.Generator // passage ids, shared by lanes and commands
+	link       *link
+	cancelCmds context.CancelFunc
+	laneStates map[string]health.State // last camera state reported per lane
 }
 
 // Shutdown stages, in the order they are stopped: stop taking frames,
-// finish the passage in hand, flush what can be flushed, then the
-// housekeeping that lets a technician watch all this happen. The
-// database is closed after every stage has stopped.
+// finish the passage in hand, flush what can be flushed while the broker
+// connection is still up, close the connection (publishing the offline
+// status), then the housekeeping that lets a technician watch all this
+// happen. The database is closed after every stage has stopped.
 const (
 	stageFrames = iota
 	stageLanes
 	stageUplink
+	stageBroker
 	stageHousekeeping
 	numStages
 )
 
-var stageNames = [numStages]string{"frames", "lanes", "uplink", "housekeeping"}
+var stageNames = [numStages]string{"frames", "lanes", "uplink", "broker", "housekeeping"}
 
 // part is one long-running component.
 type part struct {
@@ -110,10 +127,12 @@ func New(o Options) (*Daemon, error) {
 	}
 	cfg := o.Config
 	d := &Daemon{
-		o:      o,
-		log:    o.Log,
-		health: health.NewRegistry(o.Now),
-		beat:   new(health.Heartbeat),
+		o:          o,
+		log:        o.Log,
+		health:     health.NewRegistry(o.Now),
+		beat:       new(health.Heartbeat),
+		ids:        new(passage.Generator),
+		laneStates: map[string]health.State{},
 	}
 	started := o.Now()
 
@@ -133,6 +152,26 @@ func New(o Options) (*Daemon, error) {
 
 	d.promReg = prometheus.NewRegistry()
 	d.metrics = newMetrics(d.promReg, d.health, d.beat, o.Now, db, cfg.Site.ID, cfg.Site.Device, cfg.Digest)
+
+	if store, err := openEvidence(cfg.State.Dir); err != nil {
+		// Reads and uploads go on without pictures; the log says why.
+		d.log.Error().Err(err).Msg("evidence images will not be kept")
+	} else {
+		d.evidence = store
+		d.add(stageHousekeeping, "retention", func(ctx context.Context) error {
+			return d.sweep(ctx, time.Duration(cfg.Retention.Evidence))
+		})
+	}
+	if err := d.openData(); err != nil {
+		ln.Close()
+		db.Close()
+		return nil, err
+	}
+	if err := d.buildLink(cfg, d.promReg, started); err != nil {
+		ln.Close()
+		db.Close()
+		return nil, err
+	}
 
 	if len(cfg.Lanes) > 0 {
 		// A reader that cannot load keeps the daemon up but not ready: the
@@ -289,6 +328,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	err := g.Wait()
+	if d.cancelCmds != nil {
+		d.cancelCmds()
+	}
 	d.closeLanes()
 	if cerr := d.db.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("state: close: %w", cerr)
@@ -301,6 +343,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 // Close releases what New acquired, for a daemon that will not Run.
 func (d *Daemon) Close() error {
+	if d.cancelCmds != nil {
+		d.cancelCmds()
+	}
 	d.status.Close()
 	d.closeLanes()
 	return d.db.Close()
@@ -333,6 +378,7 @@ func (d *Daemon) round() {
 		d.dbComp.Set(health.OK, true, fmt.Sprintf("schema %d", d.db.Schema()))
 	}
 	d.laneRound(d.o.Now())
+	d.linkRound()
 	d.metrics.loopIterations.Inc()
 	d.beat.Beat(d.o.Now())
 }

@@ -67,6 +67,12 @@ func testConfig(t testing.TB) *config.Config {
 		Site:    config.Site{ID: "oslo-p1", Device: "box-1", TimeZone: "Europe/Oslo"},
 		State:   config.State{Dir: t.TempDir()},
 		Status:  config.Status{Listen: "127.0.0.1:0"},
+		// A broker that is not there: the box runs without one.
+		MQTT: config.MQTT{Broker: "tcp://127.0.0.1:1", ClientID: "anprd-test", TopicPrefix: "anpr/v1",
+			Keepalive: config.Duration(30 * time.Second), Heartbeat: config.Duration(time.Minute),
+			CommandMaxAge: config.Duration(time.Minute), OutboxMaxPassages: 1000, OutboxWhenFull: config.OutboxDropOldest},
+		Retention: config.Retention{Evidence: config.Duration(7 * 24 * time.Hour), Passages: config.Duration(30 * 24 * time.Hour)},
+		Access:    config.Access{Facility: "oslo-p1"},
 		// No lanes: these tests are about the wiring; cmd/anprd's
 		// end-to-end test runs a lane on a replayed clip.
 		Path:   "/etc/anprd/anprd.yaml",
@@ -126,7 +132,7 @@ func TestRunServesThenStops(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &rep); code != 200 || err != nil {
 		t.Fatalf("/api/v1/status = %d, %v", code, err)
 	}
-	if !rep.Ready || rep.Site.ID != "oslo-p1" || rep.Config.Digest != "sha256:abc" || rep.Schema != len(state.Migrations) || len(rep.Components) != 3 {
+	if !rep.Ready || rep.Site.ID != "oslo-p1" || rep.Config.Digest != "sha256:abc" || rep.Schema != len(state.Migrations) || len(rep.Components) != 5 {
 		t.Errorf("status report = %+v", rep)
 	}
 	// Status is read-only.

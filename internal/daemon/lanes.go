@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"image"
-	"path/filepath"
 	"time"
 
 	"anprd/camera/ocr"
@@ -13,9 +12,9 @@ import (
 	"anprd/camera/track"
 	"anprd/camera/watch"
 	"anprd/internal/config"
-	"anprd/internal/evidence"
 	"anprd/internal/health"
 	"anprd/internal/plate"
+	"anprd/sync/protocol"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -35,16 +34,6 @@ type lane struct {
 // A lane whose reader cannot be built is reported failed; the others run.
 func (d *Daemon) buildLanes(cfg *config.Config, reg prometheus.Registerer) {
 	wm := watch.NewMetrics(reg)
-	store, err := evidence.New(filepath.Join(cfg.State.Dir, "evidence"))
-	if err != nil {
-		// Reads go on without pictures; the log says why.
-		d.log.Error().Err(err).Msg("evidence images will not be kept")
-	} else {
-		d.evidence = store
-		d.add(stageHousekeeping, "retention", func(ctx context.Context) error {
-			return d.sweep(ctx, time.Duration(cfg.Retention.Evidence))
-		})
-	}
 	// One set of sessions serves every lane (see ocr.Models).
 	models, err := ocr.Load(ocr.Options{ModelsDir: cfg.Reader.ModelsDir, Threads: cfg.Reader.Threads, Fold: plate.FoldGlyph})
 	if err != nil {
@@ -95,14 +84,23 @@ func (d *Daemon) laneRound(now time.Time) {
 		if ev := l.w.Last(); !ev.Last.IsZero() {
 			detail += fmt.Sprintf("; last read %s (%s, %.2f) at %s", ev.Plate, ev.Kind, ev.Conf, ev.Last.Format(time.TimeOnly))
 		}
+		state := health.Degraded
 		switch {
 		case st.Connected && now.Sub(st.LastFrame) < 5*time.Second:
+			state = health.OK
 			l.comp.Set(health.OK, true, detail)
 		case st.LastError != "":
-			l.comp.Set(health.Degraded, false, "camera not delivering: "+st.LastError+"; "+detail)
+			detail = "camera not delivering: " + st.LastError + "; " + detail
+			l.comp.Set(health.Degraded, false, detail)
 		default:
-			l.comp.Set(health.Degraded, false, "camera not delivering; "+detail)
+			detail = "camera not delivering; " + detail
+			l.comp.Set(health.Degraded, false, detail)
 		}
+		// The central system hears of each change of the camera's state.
+		if prev, ok := d.laneStates[l.id]; (!ok || prev != state) && d.link != nil {
+			d.link.tel.Report(protocol.Event{Time: now, Lane: l.id, Part: protocol.PartCamera, State: string(state), Detail: detail})
+		}
+		d.laneStates[l.id] = state
 	}
 }
 

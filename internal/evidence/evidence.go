@@ -98,3 +98,12 @@ func (s *Store) Sweep(now time.Time, maxAge time.Duration) (int, error) {
 	}
 	return n, errors.Join(errs...)
 }
+
+// ReadImage reads an image by the path Save returned. Paths that leave
+// the store are refused.
+func (s *Store) ReadImage(rel string) ([]byte, error) {
+	if !filepath.IsLocal(rel) {
+		return nil, fmt.Errorf("evidence: %q is not a path inside the store", rel)
+	}
+	return os.ReadFile(filepath.Join(s.dir, rel))
+}

@@ -1,6 +1,8 @@
 package evidence
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -54,5 +56,28 @@ func TestSaveFailsCleanly(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, "*", "*")); len(left) != 0 {
 		t.Errorf("left %v", left)
+	}
+}
+
+func TestReadImage(t *testing.T) {
+	s, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+	pp, _, err := s.Save(at, "in-1", 7, []byte("plate"), []byte("scene"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := s.ReadImage(pp); err != nil || string(b) != "plate" {
+		t.Errorf("ReadImage(%s) = %q, %v", pp, b, err)
+	}
+	for _, bad := range []string{"../x", "/etc/passwd", ""} {
+		if _, err := s.ReadImage(bad); err == nil {
+			t.Errorf("ReadImage(%q) succeeded", bad)
+		}
+	}
+	if _, err := s.ReadImage("2026-11-24/none.jpg"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing image: %v", err)
 	}
 }

@@ -11,9 +11,11 @@ package passage
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"anprd/internal/decide"
+	"anprd/internal/presence"
 )
 
 // Kind says what happened at the lane.
@@ -45,6 +47,34 @@ type Passage struct {
 	Evidence Evidence    `json:"evidence,omitzero"`
 	Session  *Session    `json:"session,omitempty"` // exits: the parking session this passage closed
 	Manual   *ManualOpen `json:"manual,omitempty"`
+	// Presence is the change the passage made to the vehicles inside
+	// (the decision's, as access.Desk.Pass applied it). The uplink passes
+	// it to the site's other boxes so that concurrency limits hold across
+	// them. Nil when nothing changed.
+	Presence *Presence `json:"presence,omitempty"`
+}
+
+// Presence is a change to the vehicles inside a facility: a vehicle
+// recorded inside, a plate whose record was removed, or both.
+type Presence struct {
+	Facility string            `json:"facility"`
+	Enter    *presence.Vehicle `json:"enter,omitempty"`
+	Leave    string            `json:"leave,omitempty"`
+}
+
+// PresenceOf is the presence change of decision d at a lane of facility,
+// or nil when d changes nothing.
+func PresenceOf(facility string, d decide.Decision) *Presence {
+	if d.Enter == nil && d.Leave == "" {
+		return nil
+	}
+	p := &Presence{Facility: facility, Leave: d.Leave}
+	if d.Enter != nil {
+		v := *d.Enter
+		v.Flags = slices.Clone(v.Flags)
+		p.Enter = &v
+	}
+	return p
 }
 
 // Read is the plate as the camera read it.
@@ -124,6 +154,9 @@ type ManualOpen struct {
 	Source   string `json:"source"` // "button", "remote" or "page"
 	Operator string `json:"operator,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+	// Command is the id of the central system's command, for a remote
+	// opening.
+	Command string `json:"command,omitempty"`
 }
 
 // FromDecision copies d's outcome into a passage's Decision and Session.
@@ -176,6 +209,16 @@ func (p *Passage) Validate() error {
 	}
 	if p.Session != nil && p.Session.Exited.Before(p.Session.Entered) {
 		bad("session: exit before entry")
+	}
+	if pr := p.Presence; pr != nil {
+		switch {
+		case pr.Facility == "":
+			bad("presence.facility: missing")
+		case pr.Enter == nil && pr.Leave == "":
+			bad("presence: neither enter nor leave")
+		case pr.Enter != nil && pr.Enter.Facility != pr.Facility:
+			bad("presence.enter.facility: %q is not %q", pr.Enter.Facility, pr.Facility)
+		}
 	}
 	return errors.Join(errs...)
 }

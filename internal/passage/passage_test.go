@@ -8,7 +8,24 @@ import (
 	"time"
 
 	"anprd/internal/decide"
+	"anprd/internal/presence"
 )
+
+func TestPresenceOf(t *testing.T) {
+	now := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+	if p := PresenceOf("p1", decide.Decision{}); p != nil {
+		t.Errorf("no change gave %+v", p)
+	}
+	v := &presence.Vehicle{Facility: "p1", Plate: "EL43210", Entered: now, Permit: "P1", Flags: []string{"near_match"}}
+	p := PresenceOf("p1", decide.Decision{Enter: v, Leave: "EL43210"})
+	if p == nil || p.Facility != "p1" || p.Leave != "EL43210" || p.Enter.Plate != "EL43210" || p.Enter.Permit != "P1" {
+		t.Fatalf("PresenceOf = %+v", p)
+	}
+	v.Flags[0] = "changed"
+	if p.Enter == v || p.Enter.Flags[0] != "near_match" {
+		t.Error("PresenceOf shares the decision's vehicle")
+	}
+}
 
 func TestIDText(t *testing.T) {
 	var g Generator
@@ -78,6 +95,12 @@ func TestValidate(t *testing.T) {
 		{"gate action", func(p *Passage) { p.Gate.Action = "" }, "gate.action"},
 		{"session backwards", func(p *Passage) { p.Session.Exited = p.Session.Entered.Add(-time.Minute) }, "exit before entry"},
 		{"kind", func(p *Passage) { p.Kind = "car" }, "kind"},
+		{"presence leave", func(p *Passage) { p.Presence = &Presence{Facility: "p1", Leave: "EL43210"} }, ""},
+		{"presence empty", func(p *Passage) { p.Presence = &Presence{Facility: "p1"} }, "neither enter nor leave"},
+		{"presence no facility", func(p *Passage) { p.Presence = &Presence{Leave: "EL43210"} }, "presence.facility"},
+		{"presence other facility", func(p *Passage) {
+			p.Presence = &Presence{Facility: "p1", Enter: &presence.Vehicle{Facility: "p2", Plate: "EL43210"}}
+		}, "presence.enter.facility"},
 	}
 	for _, tt := range tests {
 		p := valid()

@@ -66,6 +66,32 @@ func DecodeBatch(data []byte) (*Batch, error) {
 	return &b, nil
 }
 
+// DecodeChanges reads a JSON array of changes, as a snapshot chunk carries
+// them, by DecodeBatch's rules: strictly, plates normalised, each change
+// validated (the error names it by index).
+func DecodeChanges(data []byte) ([]Change, error) {
+	if len(data) > maxBatchBytes {
+		return nil, fmt.Errorf("permit changes: %d bytes, more than %d", len(data), maxBatchBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var cs []Change
+	if err := dec.Decode(&cs); err != nil {
+		return nil, fmt.Errorf("permit changes: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("permit changes: more than one JSON value")
+	}
+	b := Batch{Changes: cs}
+	b.normalize()
+	for i := range cs {
+		if err := cs[i].Validate(); err != nil {
+			return nil, fmt.Errorf("permit changes[%d]: %w", i, err)
+		}
+	}
+	return cs, nil
+}
+
 // normalize spells every plate as plate.Normalize does, so "ab 12345"
 // from a web form is the AB12345 the camera reads.
 func (b *Batch) normalize() {

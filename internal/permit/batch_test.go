@@ -115,3 +115,23 @@ func FuzzDecodeBatch(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeChanges(t *testing.T) {
+	cs, err := permit.DecodeChanges([]byte(`[{"op":"put","block":{"plate":"ab 123","reason":"theft"}},{"op":"delete","permit":{"id":"p1"}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 2 || cs[0].Block.Plate != "AB123" || cs[1].Permit.ID != "p1" {
+		t.Errorf("DecodeChanges = %+v", cs)
+	}
+	for _, bad := range []string{
+		`{"op":"put"}`, // not an array
+		`[{"op":"put","block":{"plate":"AB123","reason":"x"},"extra":1}]`,
+		`[{"op":"put"}]`,
+		`[] []`,
+	} {
+		if cs, err := permit.DecodeChanges([]byte(bad)); err == nil {
+			t.Errorf("DecodeChanges(%s) = %+v, want an error", bad, cs)
+		}
+	}
+}

@@ -30,4 +30,21 @@ var Migrations = []Migration{
 		}
 		return nil
 	}},
+	{Version: 4, Name: "uplink", Up: func(tx *bolt.Tx) error {
+		// sync/outbox: passages and what goes with them, waiting for
+		// upload (q) and kept after it (p), with its counters (meta).
+		// sync/command: the ids of commands carried out, so that none is
+		// carried out twice.
+		b, err := tx.CreateBucket([]byte("outbox"))
+		if err != nil {
+			return err
+		}
+		for _, name := range []string{"q", "p", "meta"} {
+			if _, err := b.CreateBucket([]byte(name)); err != nil {
+				return err
+			}
+		}
+		_, err = tx.CreateBucket([]byte("commands"))
+		return err
+	}},
 }
