@@ -44,9 +44,9 @@ func state(t *testing.T, b *gate.Barrier, want gate.State) {
 // checks that the arm never came down on one.
 func TestLane(t *testing.T) {
 	for _, tt := range []struct {
-		name  string
-		o     sim.Options
-		gate  gate.Options
+		name string
+		o    sim.Options
+		gate gate.Options
 	}{
 		{name: "pulse, close output, switches", o: sim.Options{Seed: 1}},
 		{name: "held", o: sim.Options{Held: true, Seed: 2}, gate: gate.Options{Held: true}},
