@@ -1,7 +1,8 @@
 // Command anprctl is the technicians' and operators' tool for an anprd box:
 // it asks the daemon's local status endpoint how things are. It only reads;
 // actions come through the daemon's own interfaces. Its bench command
-// measures the access decision on synthetic data in a temporary database.
+// measures the access decision on synthetic data in a temporary database,
+// and a whole lane (reader, decision, simulated barrier) on a clip.
 package main
 
 import (
@@ -33,7 +34,8 @@ Commands:
   read       read the plates in image files (anprctl read -h)
   eval       score the reader on a labelled folder (anprctl eval -h)
   synth      write a synthetic clip of a passing car, for the demo (anprctl synth -h)
-  bench      time the access decision on N synthetic permits (anprctl bench decide -h)
+  bench      time the access decision on N synthetic permits (anprctl bench decide -h),
+             or a lane from loop edge to open command on a clip (anprctl bench lane -h)
 
 Flags:
 `
