@@ -424,7 +424,7 @@ func (l *Lane) wants(s *seen) bool {
 			// read counts even if the tracker saw the plate moments ago
 			// (a car that backed out and came back).
 			return true
-		case l.arming && l.armVisit != nil && l.armVisit.p.Decision != nil &&
+		case l.arming && l.armVisit != nil && l.armVisit.p.Decision != nil && l.armVisit.p.Gate.Action == passage.Kept &&
 			l.armVisit.p.Decision.Class == decide.Unreadable && s.ev.Plate != "":
 			// Turned away unread, and now there is a read: try again.
 			return true
@@ -458,13 +458,32 @@ func (l *Lane) decideVehicle(s *seen, now time.Time) {
 	if err != nil {
 		l.m.decideErrors.Inc()
 		l.log.Error().Err(err).Msg("no decision; barrier kept shut")
+		if s == nil {
+			l.armedAt = time.Time{} // the read timeout tried once more; no busy retry
+		}
+		// The vehicle was there all the same: its passage says why
+		// nothing was decided (at a free-flow lane it drove on).
+		v := l.newVisit(passage.Vehicle, s, nil)
+		v.p.Decision = failedDecision(err)
+		if v.p.Read == nil {
+			v.p.Read = &passage.Read{}
+		}
+		v.p.Timings = passage.Timings{Trigger: trigger, Decided: decided}
+		if s != nil {
+			v.p.Timings.FirstRead = s.at
+		}
+		v.p.Time, v.p.Gate.Action = decided, passage.Kept
+		if l.o.Barrier == nil {
+			v.p.Gate = passage.Gate{Action: passage.NoBarrier, Passed: true}
+		}
+		l.awaitRecord(v, decided)
 		return
 	}
 	l.armedAt = time.Time{}
 	v := l.newVisit(passage.Vehicle, s, res)
-	v.p.Timings = passage.Timings{Trigger: trigger, FirstRead: now, Decided: decided}
-	if s == nil {
-		v.p.Timings.FirstRead = time.Time{}
+	v.p.Timings = passage.Timings{Trigger: trigger, Decided: decided}
+	if s != nil {
+		v.p.Timings.FirstRead = s.at // earlier than the trigger when read on the way in
 	}
 	v.p.Time = decided
 	if l.arming {
@@ -496,6 +515,14 @@ func (l *Lane) decideVehicle(s *seen, now time.Time) {
 	l.log.Info().Str("class", string(d.Class)).Str("reason", string(d.Reason)).Str("action", string(d.Action)).
 		Str("gate", string(v.p.Gate.Action)).Dur("latency", v.p.Timings.Decided.Sub(trigger)).Msg("vehicle decided")
 	l.log.Debug().Str("plate", d.Plate).Str("read", d.Read).Msg("vehicle decided: plate")
+}
+
+// DecisionFailed is the reason of a passage whose vehicle could not be
+// decided on (the database failed); its note says why.
+const DecisionFailed decide.Reason = "decision_failed"
+
+func failedDecision(err error) *passage.Decision {
+	return &passage.Decision{Reason: DecisionFailed, Note: err.Error()}
 }
 
 // newVisit puts a passage in hand, made from a read and its decision.
@@ -672,10 +699,15 @@ func (l *Lane) onPassed(e gate.Event) {
 	if err != nil {
 		l.m.decideErrors.Inc()
 		l.log.Error().Err(err).Msg("vehicle through without an opening of its own: no decision")
-		res = &access.Reservation{Decision: decide.Decision{Class: decide.Unreadable, Reason: decide.NoRead,
-			Action: decide.Deny, Note: "no decision: " + err.Error()}}
+		res = nil
 	}
 	v := l.newVisit(kind, s, res)
+	if res == nil {
+		v.p.Decision = failedDecision(err)
+		if v.p.Read == nil {
+			v.p.Read = &passage.Read{}
+		}
+	}
 	v.p.Gate = passage.Gate{Action: passage.Opened, Passed: true}
 	v.p.Time = e.At
 	v.p.Timings = passage.Timings{Trigger: l.cycleStart, Decided: l.clk.Now(), Passed: e.At}
@@ -683,7 +715,7 @@ func (l *Lane) onPassed(e gate.Event) {
 		v.p.Timings.FirstRead = s.at
 	}
 	l.log.Warn().Str("kind", string(kind)).Int("n", e.N).Bool("commanded", e.Commanded).Bool("read", s != nil).
-		Str("class", string(res.Decision.Class)).Msg("vehicle through without an opening of its own")
+		Str("class", string(v.p.Decision.Class)).Msg("vehicle through without an opening of its own")
 	l.awaitRecord(v, e.At)
 }
 

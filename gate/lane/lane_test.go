@@ -257,6 +257,9 @@ func (r *rig) passages(ws ...want) []passage.Passage {
 		// decided once through.
 		tm := p.Timings
 		seq := []time.Time{tm.Trigger, tm.FirstRead, tm.Decided, tm.Command, tm.Passed}
+		if tm.FirstRead.Before(tm.Trigger) {
+			seq[0] = time.Time{} // read on the way to the loop
+		}
 		switch {
 		case p.Kind == passage.Manual:
 			// The read is of the vehicle that waited; the decision is
@@ -364,7 +367,10 @@ func TestLane(t *testing.T) {
 			r.armUp()
 			r.through()
 			r.sleep(time.Second)
-			r.passages(want{passage.Vehicle, passage.Opened, true, decide.Permit, carA})
+			ps := r.passages(want{passage.Vehicle, passage.Opened, true, decide.Permit, carA})
+			if tm := ps[0].Timings; tm.Trigger.Sub(tm.FirstRead) != time.Second {
+				r.t.Errorf("read a second before the loop: timings %+v", tm)
+			}
 		},
 	}, {
 		name: "reversing out: no entry, the permit is free for the other car",
@@ -799,6 +805,67 @@ func TestMetricsLint(t *testing.T) {
 			if !names[n] {
 				t.Errorf("no %s", n)
 			}
+		}
+	})
+}
+
+// failingDesk is a desk whose database has failed.
+type failingDesk struct{ calls int }
+
+func (d *failingDesk) Reserve(string, decide.Read) (*access.Reservation, error) {
+	d.calls++
+	return nil, errors.New("database: input/output error")
+}
+
+func (d *failingDesk) Release(*access.Reservation) (bool, error) { return false, nil }
+
+// TestDecisionFails: no decision keeps the barrier shut, tries once more
+// at the read timeout, and does not spin.
+func TestDecisionFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lines := gatetest.New(nil, gatetest.All...)
+		lines.Init(gate.LineClosedSwitch, true)
+		b, _ := gate.New(lines, gate.Options{Lane: "in-1", Log: zerolog.Nop()})
+		desk := &failingDesk{}
+		sink := lanetest.NewSink()
+		l, err := lane.New(lane.Options{Site: "s1", Device: "box-1", Lane: "in-1", Direction: "entry", Barrier: b,
+			Desk: desk, Sink: sink, Log: zerolog.Nop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- l.Run(ctx) }()
+		synctest.Wait()
+		lines.Drive(gate.LineArming, true)
+		synctest.Wait()
+		l.Offer(lane.ReadEvent{Event: track.Event{Kind: track.Early, Plate: carA, Conf: 0.97, TrackID: 1}})
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if desk.calls != 2 {
+			t.Errorf("%d decisions tried, want the read and one at the read timeout", desk.calls)
+		}
+		for _, s := range lines.Sets() {
+			if s.Line == gate.LineOpen && s.Active {
+				t.Error("opened without a decision")
+			}
+		}
+		// The vehicle's passages say that nothing was decided, and why.
+		ps := sink.Passages()
+		if len(ps) != 2 {
+			t.Fatalf("%d passages", len(ps))
+		}
+		for _, p := range ps {
+			if p.Gate.Action != passage.Kept || p.Decision.Reason != lane.DecisionFailed || !strings.Contains(p.Decision.Note, "input/output error") || p.Validate() != nil {
+				t.Errorf("passage %+v %+v", p.Gate, p.Decision)
+			}
+		}
+		if ps[0].Read.Plate != "" || ps[1].Read.Plate != carA { // the read one waited for its evidence
+			t.Errorf("reads %+v, %+v", ps[0].Read, ps[1].Read)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
 		}
 	})
 }
