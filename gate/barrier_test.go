@@ -2,6 +2,7 @@ package gate_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -686,4 +687,15 @@ func TestMetricsLint(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestTransitionJSON(t *testing.T) {
+	tr := gate.Transition{Lane: "in-1", From: gate.Closing, To: gate.Fault, Cause: "x", Fault: "y", At: time.Unix(0, 0).UTC()}
+	b, err := json.Marshal(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"lane":"in-1","from":"closing","to":"fault","cause":"x","fault":"y","at":"1970-01-01T00:00:00Z"}`; string(b) != want {
+		t.Errorf("JSON %s, want %s", b, want)
+	}
 }

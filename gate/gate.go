@@ -97,12 +97,16 @@ func (s State) String() string {
 	return stateNames[s]
 }
 
+// MarshalText gives the state's name, so telemetry and logs carry
+// "open", not a number.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
 // Transition is one change of state, for the log, the metrics and
 // telemetry.
 type Transition struct {
 	Lane  string    `json:"lane"`
-	From  State     `json:"-"`
-	To    State     `json:"-"`
+	From  State     `json:"from"`
+	To    State     `json:"to"`
 	Cause string    `json:"cause"`
 	Fault string    `json:"fault,omitempty"` // set when To is Fault
 	At    time.Time `json:"at"`
