@@ -95,8 +95,9 @@ type Options struct {
 	// after it arrived is decided as unreadable (an exit lets it out, an
 	// entrance keeps it out); default 4 s.
 	ReadTimeout time.Duration
-	// ReadMaxAge: a read this recent, not yet decided on, is used at once
-	// when the arming loop goes occupied; default 3 s.
+	// ReadMaxAge: when the arming loop goes occupied, a read not yet
+	// decided on is used at once if its vehicle is still in view (its
+	// track has not ended) or it is this recent; default 3 s.
 	ReadMaxAge time.Duration
 	// EvidenceWait: how long a finished passage waits for its vehicle's
 	// final read event and evidence images before it is recorded without
@@ -613,10 +614,13 @@ func (l *Lane) onGate(e gate.Event) {
 		if l.o.Trigger != nil {
 			l.o.Trigger()
 		}
-		// The camera may have read the plate on the way in.
+		// The camera may have read the plate on the way in: a read of a
+		// vehicle still in view (its track not ended: the tracker reports
+		// a vehicle early only once), or a recent one. The oldest is the
+		// first in the queue.
 		now := l.clk.Now()
 		for _, s := range l.seen {
-			if s.visit == nil && now.Sub(s.at) <= l.o.ReadMaxAge {
+			if s.visit == nil && (!s.final || now.Sub(s.at) <= l.o.ReadMaxAge) {
 				l.decideVehicle(s, now)
 				break
 			}

@@ -373,6 +373,29 @@ func TestLane(t *testing.T) {
 			}
 		},
 	}, {
+		name: "a slow approach: read long before the loop, still in view",
+		o:    entry,
+		run: func(r *rig) {
+			r.read(carA, 0.97)
+			r.sleep(20 * time.Second) // no final event: the car is still in view
+			r.drive(gate.LineArming, true)
+			if r.opens() != 1 {
+				r.t.Fatal("not opened for a car read on its slow way in")
+			}
+		},
+	}, {
+		name: "a car that drove past long ago is not the one on the loop",
+		o:    entry,
+		run: func(r *rig) {
+			id := r.read(carA, 0.97)
+			r.final(id, carA)
+			r.sleep(20 * time.Second)
+			r.drive(gate.LineArming, true)
+			if r.opens() != 0 {
+				r.t.Fatal("opened on an old read of a car gone from view")
+			}
+		},
+	}, {
 		name: "reversing out: no entry, the permit is free for the other car",
 		o:    entry,
 		run: func(r *rig) {
