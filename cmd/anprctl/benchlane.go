@@ -46,6 +46,16 @@ type laneStat struct {
 	Max float64 `json:"max_ms"`
 }
 
+// laneRun is one timed run: its loop edge to first read and to open
+// command, in milliseconds, the frames read in it and the load then.
+type laneRun struct {
+	EdgeToReadMs float64 `json:"edge_to_read_ms"`
+	EdgeToOpenMs float64 `json:"edge_to_open_ms"`
+	ReadConf     float32 `json:"read_conf"`
+	FramesRead   int     `json:"frames_read"`
+	LoadAvg1     string  `json:"loadavg_1m"`
+}
+
 // laneBenchResult is what `anprctl bench lane` prints.
 type laneBenchResult struct {
 	Clip          string   `json:"clip"`
@@ -65,6 +75,7 @@ type laneBenchResult struct {
 	// Steps of each run's passage timings: edge_to_read, read_to_decision,
 	// decision_to_open, edge_to_open.
 	Steps          map[string]laneStat  `json:"steps"`
+	PerRun         []laneRun            `json:"per_run"`
 	FrameReadMs    float64              `json:"frame_read_mean_ms"` // the reader's mean time per frame read
 	FramesRead     int                  `json:"frames_read"`
 	Classes        map[decide.Class]int `json:"classes"`
@@ -483,6 +494,7 @@ func benchLane(clip, text string, roi []image.Point, rf readerFlags, runs, warmu
 	for i := range warmup + runs {
 		timed := i >= warmup
 		before := len(sink.Passages())
+		readsBefore, _ := histogram(reg, "anprd_frame_read_seconds")
 		car := make(chan bool, 1)
 		play := cam.play(ctx, clip, entry, func() {
 			// The car reaches the arming loop as it comes into view, and
@@ -528,6 +540,17 @@ func benchLane(clip, text string, roi []image.Point, rf readerFlags, runs, warmu
 			continue
 		}
 		res.Opened++
+		readsAfter, _ := histogram(reg, "anprd_frame_read_seconds")
+		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+		pr := laneRun{EdgeToReadMs: ms(tm.FirstRead.Sub(tm.Trigger)), EdgeToOpenMs: ms(tm.Command.Sub(tm.Trigger)),
+			FramesRead: int(readsAfter - readsBefore)}
+		if p.Read != nil {
+			pr.ReadConf = p.Read.Conf
+		}
+		if f := strings.Fields(loadavg()); len(f) > 0 {
+			pr.LoadAvg1 = f[0]
+		}
+		res.PerRun = append(res.PerRun, pr)
 		edgeRead = append(edgeRead, tm.FirstRead.Sub(tm.Trigger))
 		readDec = append(readDec, tm.Decided.Sub(tm.FirstRead))
 		decOpen = append(decOpen, tm.Command.Sub(tm.Decided))
