@@ -723,13 +723,13 @@ func (l *Lane) onPassed(e gate.Event) {
 	l.awaitRecord(v, e.At)
 }
 
-// candidate is the newest read since since not used by a vehicle the
-// barrier opened for: the vehicle that slipped through, or the one a
-// manual opening let in.
+// candidate is the newest read of a vehicle still in view, or since
+// since, not used by a vehicle the barrier opened for: the vehicle that
+// slipped through, or the one a manual opening let in.
 func (l *Lane) candidate(since time.Time) *seen {
 	for i := len(l.seen) - 1; i >= 0; i-- {
 		s := l.seen[i]
-		if s.at.Before(since) {
+		if s.final && s.at.Before(since) {
 			continue
 		}
 		if s.visit == nil || (s.visit.p.Gate.Action != passage.Opened && s.visit.p.Kind == passage.Vehicle) {

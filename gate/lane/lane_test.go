@@ -444,6 +444,25 @@ func TestLane(t *testing.T) {
 			r.inside(carA, carZ) // both are inside; Z counts against nothing
 		},
 	}, {
+		name: "tailgating by a refused car that waited long behind the loop",
+		o:    entry,
+		run: func(r *rig) {
+			r.drive(gate.LineArming, true)
+			r.read(carZ, 0.96) // refused; it waits, still in view
+			r.drive(gate.LineArming, false)
+			r.sleep(time.Minute)
+			r.drive(gate.LineArming, true) // car A overtakes it onto the loop
+			r.read(carA, 0.97)
+			r.armUp()
+			r.through()
+			r.through() // and car Z right behind it
+			r.sleep(8 * time.Second)
+			r.passages(
+				want{passage.Vehicle, passage.Kept, false, decide.Unregistered, carZ},
+				want{passage.Vehicle, passage.Opened, true, decide.Permit, carA},
+				want{passage.Tailgate, passage.Opened, true, decide.Unregistered, carZ})
+		},
+	}, {
 		name: "tailgating unread",
 		o:    entry,
 		run: func(r *rig) {
