@@ -17,7 +17,6 @@ import (
 
 	"anprd/camera/ocr"
 	"anprd/camera/reader"
-	"anprd/camera/source"
 	"anprd/camera/track"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,6 +55,15 @@ type Event struct {
 // watcher reads the next frame only after it returns.
 type Events func(Event)
 
+// Frames is where a watcher takes its frames; *source.Source is the
+// real one (anprctl bench lane replays a clip from memory).
+type Frames interface {
+	// NextIf waits for a frame newer than after and shows it to look,
+	// which says whether to copy it into dst (nil: copy every frame); see
+	// source.Source.NextIf.
+	NextIf(ctx context.Context, after uint64, look func(frame gocv.Mat, at time.Time) bool, dst *gocv.Mat) (seq uint64, at time.Time, copied bool, err error)
+}
+
 // Saver keeps evidence images; package evidence is the real one.
 type Saver interface {
 	Save(at time.Time, lane string, id uint64, plate, scene []byte) (platePath, scenePath string, err error)
@@ -70,7 +78,7 @@ type shot struct {
 // Watcher is one lane's read loop.
 type Watcher struct {
 	o       Options
-	src     *source.Source
+	src     Frames
 	rd      *reader.Reader
 	tr      *track.Tracker
 	events  Events
@@ -87,7 +95,7 @@ type Watcher struct {
 }
 
 // New returns a watcher; Run starts it.
-func New(o Options, src *source.Source, rd *reader.Reader, tr *track.Tracker, events Events, m *Metrics, log zerolog.Logger) *Watcher {
+func New(o Options, src Frames, rd *reader.Reader, tr *track.Tracker, events Events, m *Metrics, log zerolog.Logger) *Watcher {
 	if o.IdleEvery <= 0 {
 		o.IdleEvery = 10 * time.Second
 	}

@@ -57,8 +57,13 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "uplink" {
 		return runBenchUplink(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "lane" {
+		return runBenchLane(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "decide" {
-		fmt.Fprintln(stderr, "usage: anprctl bench decide [-permits N] [-decisions N] [-dir DIR] [-json]\n       anprctl bench uplink [-passages N] [-broker URL] [-json]")
+		fmt.Fprintln(stderr, "usage: anprctl bench decide [-permits N] [-decisions N] [-dir DIR] [-json]")
+		fmt.Fprintln(stderr, "       anprctl bench uplink [-passages N] [-broker URL] [-json]")
+		fmt.Fprintln(stderr, "       anprctl bench lane [-runs N] [-min-plate-width W] [-roi x,y,...] [-json] [CLIP]")
 		return 2
 	}
 	fs := flag.NewFlagSet("anprctl bench decide", flag.ContinueOnError)

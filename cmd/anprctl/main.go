@@ -2,9 +2,10 @@
 // it asks the daemon's local status endpoint how things are. It only reads
 // from the box; actions come through the daemon's own interfaces. Its
 // bench commands measure the access decision and the uplink on synthetic
-// data. Its central-side commands (keys, permits push, passages tail)
-// speak the MQTT protocol as the operator's central system would, for
-// tests, demos and operators without their own tooling.
+// data, and a whole lane (reader, decision, simulated barrier) on a clip.
+// Its central-side commands (keys, permits push, passages tail) speak the
+// MQTT protocol as the operator's central system would, for tests, demos
+// and operators without their own tooling.
 package main
 
 import (
@@ -36,7 +37,8 @@ Commands:
   read       read the plates in image files (anprctl read -h)
   eval       score the reader on a labelled folder (anprctl eval -h)
   synth      write a synthetic clip of a passing car, for the demo (anprctl synth -h)
-  bench      time the access decision (bench decide -h) or the upload of passages to a broker (bench uplink -h)
+  bench      time the access decision (bench decide -h), the upload of passages to a broker
+             (bench uplink -h), or a lane from loop edge to open command on a clip (bench lane -h)
 
 Central side (docs/protocol.md):
   keys       keys gen: make the central system's Ed25519 key pair

@@ -25,6 +25,7 @@ var allowedHeavy = map[string][]string{
 	"anprd/internal/daemon": heavyModules, // the one place that wires components
 	"anprd/camera":          {"gocv.io/x/gocv", "github.com/yalue/onnxruntime_go"},
 	"anprd/gate/gpiocdev":   {"github.com/warthog618/go-gpiocdev"},
+	"anprd/gate/setup":      {"github.com/warthog618/go-gpiocdev"}, // builds a lane's barrier from the config
 	"anprd/sync/mqtt":       {"github.com/eclipse/paho.mqtt.golang"},
 }
 
@@ -79,6 +80,39 @@ func TestCorePackagesStayLight(t *testing.T) {
 	}
 }
 
+// corePackages are the packages that keep people and cars safe and
+// decide who passes: the barrier's state machine, the lane orchestration,
+// the simulated barrier and the decision. They must build and test on
+// any machine, without cgo, hardware or a broker, and must never be
+// given an allowance in allowedHeavy.
+var corePackages = []string{
+	"anprd/gate", "anprd/gate/lane", "anprd/gate/sim", "anprd/gate/gatetest", "anprd/gate/lane/lanetest",
+	"anprd/internal/access", "anprd/internal/decide", "anprd/internal/presence", "anprd/internal/passage",
+}
+
+func TestCorePackagesHaveNoAllowance(t *testing.T) {
+	for _, p := range corePackages {
+		if a := allowedFor(p); len(a) > 0 {
+			t.Errorf("%s is allowed %v; core packages may use no heavy module", p, a)
+		}
+	}
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", "anprd/gate", "anprd/gate/lane", "anprd/gate/sim").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if !slices.Contains(deps, "anprd/gate/lane") || !slices.Contains(deps, "anprd/internal/access") {
+		t.Fatalf("go list -deps gave %d packages without the core ones", len(deps))
+	}
+	for _, d := range deps {
+		for _, h := range heavyModules {
+			if d == h || strings.HasPrefix(d, h+"/") {
+				t.Errorf("the barrier and lane packages depend on %s", d)
+			}
+		}
+	}
+}
+
 func TestViolationsCatchesHeavyImports(t *testing.T) {
 	got := violations(map[string][]string{
 		"anprd/internal/decision": {"fmt", "github.com/eclipse/paho.mqtt.golang/packets"},
@@ -87,10 +121,17 @@ func TestViolationsCatchesHeavyImports(t *testing.T) {
 		"anprd/sync/mqtt":         {"github.com/eclipse/paho.mqtt.golang"},
 		"anprd/internal/daemon":   heavyModules,
 		"anprd/cameraman":         {"gocv.io/x/gocv"}, // prefix of a name is not the package
+		"anprd/gate":              {"github.com/warthog618/go-gpiocdev"},
+		"anprd/gate/lane":         {"gocv.io/x/gocv", "github.com/eclipse/paho.mqtt.golang"},
+		"anprd/gate/gpiocdev":     {"github.com/warthog618/go-gpiocdev"},
+		"anprd/gate/setup":        {"github.com/warthog618/go-gpiocdev"},
 	})
 	want := []string{
 		"anprd/camera/reader depends on github.com/warthog618/go-gpiocdev",
 		"anprd/cameraman depends on gocv.io/x/gocv",
+		"anprd/gate depends on github.com/warthog618/go-gpiocdev",
+		"anprd/gate/lane depends on github.com/eclipse/paho.mqtt.golang",
+		"anprd/gate/lane depends on gocv.io/x/gocv",
 		"anprd/internal/decision depends on github.com/eclipse/paho.mqtt.golang/packets",
 		"anprd/sync/outbox depends on gocv.io/x/gocv",
 	}

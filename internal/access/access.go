@@ -4,7 +4,9 @@
 // has one writer at a time, so the entrance and exit lanes of a facility
 // deciding at the same moment cannot both take a permit's last place,
 // and a crash leaves the decision's presence change whole or not at all.
-// It also builds each lane's decide.Lane from the config.
+// A Reservation keeps what a decision changed so that it can be undone
+// (Release) when the vehicle does not go through. It also builds each
+// lane's decide.Lane from the config.
 //
 // This package must not touch hardware or the network: opening the
 // barrier and uploading the passage are the caller's, after Pass returns.
@@ -55,33 +57,119 @@ func (d *Desk) Lane(id string) (*decide.Lane, bool) {
 // Pass decides r at lane and records its presence change, in one write
 // transaction. r.Time is the time of the passage (the caller's clock).
 func (d *Desk) Pass(lane string, r decide.Read) (decide.Decision, error) {
+	res, err := d.Reserve(lane, r)
+	if err != nil {
+		return decide.Decision{}, err
+	}
+	return res.Decision, nil
+}
+
+// Reservation is a decision whose presence change is recorded while its
+// vehicle is still at the barrier. Recording at the decision, in the
+// transaction that counted, is what keeps a permit's limit under
+// concurrent lanes: the place is taken from that moment, so a second car
+// of the permit at another lane is refused while the first is still in
+// front of the arm. If the vehicle then does not go through (it backs
+// out, the barrier fails), Release undoes the change.
+type Reservation struct {
+	Decision decide.Decision
+	facility string
+	entered  *presence.Vehicle // the record an entry made
+	replaced *presence.Vehicle // the record of the same plate the entry replaced
+	left     *presence.Vehicle // the record an exit removed
+}
+
+// Changed reports whether the decision changed presence, so that there
+// is something to release.
+func (r *Reservation) Changed() bool { return r != nil && (r.entered != nil || r.left != nil) }
+
+// Reserve decides r at lane and records its presence change in one write
+// transaction, like Pass, and returns what Release needs to undo it.
+func (d *Desk) Reserve(lane string, r decide.Read) (*Reservation, error) {
 	l, ok := d.lanes[lane]
 	if !ok {
-		return decide.Decision{}, fmt.Errorf("access: unknown lane %q", lane)
+		return nil, fmt.Errorf("access: unknown lane %q", lane)
 	}
-	var dec decide.Decision
+	res := &Reservation{facility: l.Facility}
 	err := d.presence.Update(func(tx *presence.Tx) error {
+		*res = Reservation{facility: l.Facility}
 		v, err := d.permits.ViewTx(tx.Bolt())
 		if err != nil {
 			return err
 		}
-		if dec, err = decide.Decide(r, l, v, tx); err != nil {
+		dec, err := decide.Decide(r, l, v, tx)
+		if err != nil {
 			return err
 		}
+		res.Decision = dec
 		if dec.Leave != "" {
-			if _, err := tx.Exit(l.Facility, dec.Leave); err != nil {
+			if res.left, err = tx.Exit(l.Facility, dec.Leave); err != nil {
 				return err
 			}
 		}
 		if dec.Enter != nil {
+			if res.replaced, err = tx.Inside(l.Facility, dec.Enter.Plate); err != nil {
+				return err
+			}
+			res.entered = dec.Enter
 			return tx.Enter(dec.Enter)
 		}
 		return nil
 	})
 	if err != nil {
-		return decide.Decision{}, fmt.Errorf("access: lane %s: %w", lane, err)
+		return nil, fmt.Errorf("access: lane %s: %w", lane, err)
 	}
-	return dec, nil
+	return res, nil
+}
+
+// Release undoes a reservation whose vehicle did not go through, in one
+// write transaction: an entry's record is removed (and the record it
+// replaced put back), an exit's record is put back. It changes nothing,
+// and reports false, when presence has moved on since (the plate left,
+// came in again or was corrected): the newer record is the truth.
+func (d *Desk) Release(res *Reservation) (bool, error) {
+	if !res.Changed() {
+		return false, nil
+	}
+	done := false
+	err := d.presence.Update(func(tx *presence.Tx) error {
+		switch {
+		case res.entered != nil:
+			cur, err := tx.Inside(res.facility, res.entered.Plate)
+			if err != nil || cur == nil || !sameRecord(cur, res.entered) {
+				return err
+			}
+			if _, err := tx.Exit(res.facility, cur.Plate); err != nil {
+				return err
+			}
+			if res.replaced != nil {
+				if err := tx.Enter(res.replaced); err != nil {
+					return err
+				}
+			}
+		case res.left != nil:
+			cur, err := tx.Inside(res.facility, res.left.Plate)
+			if err != nil || cur != nil {
+				return err
+			}
+			if err := tx.Enter(res.left); err != nil {
+				return err
+			}
+		}
+		done = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("access: release: %w", err)
+	}
+	return done, nil
+}
+
+// sameRecord reports whether a stored record is the one a reservation
+// made (a JSON round trip loses nothing these compare).
+func sameRecord(a, b *presence.Vehicle) bool {
+	return a.Plate == b.Plate && a.Entered.Equal(b.Entered) && a.Lane == b.Lane && a.Source == b.Source &&
+		a.Permit == b.Permit && a.Pool == b.Pool && a.Account == b.Account
 }
 
 // Peek decides r at lane without recording anything, in a read

@@ -135,3 +135,157 @@ func TestPassEntryExit(t *testing.T) {
 		t.Errorf("Expire = %v, %v", gone, err)
 	}
 }
+
+// TestReserveRelease: a reservation holds the permit's place while the
+// car is at the barrier, and releasing it (the car backed out) gives the
+// place back and puts presence as it was; a release after presence moved
+// on changes nothing.
+func TestReserveRelease(t *testing.T) {
+	store, db := permittest.Store(t,
+		permit.Change{Op: permit.Put, Facility: &permit.Facility{ID: "f1"}},
+		permit.Change{Op: permit.Put, Product: &permit.Product{ID: "m", Facility: "f1"}},
+		permit.Change{Op: permit.Put, Permit: &permit.Permit{ID: "P1", Tenant: "t", Product: "m", Status: permit.Active,
+			ValidFrom: permit.Date(2026, 1, 1), Plates: []string{"AB12345", "CD12345"}}})
+	pres, err := presence.Open(db.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oslo, _ := time.LoadLocation("Europe/Oslo")
+	mk := func(id string, k decide.LaneKind) decide.Lane {
+		return decide.Lane{ID: id, Kind: k, Facility: "f1", Location: oslo, Policy: decide.DefaultPolicy(k),
+			AntiPassback: decide.PassbackSoft, MaxStay: 24 * time.Hour, MinConfidence: 0.5}
+	}
+	desk, err := access.New(store, pres, []decide.Lane{mk("in-1", decide.Entrance), mk("in-2", decide.Entrance), mk("out", decide.Exit)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 4, 15, 8, 0, 0, 0, oslo)
+	read := func(p string, at time.Time) decide.Read { return decide.Read{Plate: p, Conf: 0.9, Time: at} }
+	reserve := func(lane, p string, at time.Time) *access.Reservation {
+		t.Helper()
+		r, err := desk.Reserve(lane, read(p, at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	inside := func(p string) *presence.Vehicle {
+		t.Helper()
+		var v *presence.Vehicle
+		if err := pres.View(func(tx *presence.Tx) (err error) { v, err = tx.Inside("f1", p); return err }); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	release := func(r *access.Reservation, want bool) {
+		t.Helper()
+		if got, err := desk.Release(r); err != nil || got != want {
+			t.Fatalf("Release = %v, %v; want %v", got, err, want)
+		}
+	}
+
+	// Two lanes, one permit: the place is taken at the decision.
+	a := reserve("in-1", "AB12345", t0)
+	if a.Decision.Class != decide.Permit || !a.Changed() {
+		t.Fatalf("first car: %+v", a.Decision)
+	}
+	if b := reserve("in-2", "CD12345", t0.Add(time.Second)); b.Decision.Class != decide.PermitInUse || b.Changed() {
+		t.Fatalf("second car while the first is at the barrier: %+v", b.Decision)
+	}
+	release(a, true) // the first car backed out
+	if v := inside("AB12345"); v != nil {
+		t.Fatalf("released entry still inside: %+v", v)
+	}
+	b := reserve("in-2", "CD12345", t0.Add(2*time.Second))
+	if b.Decision.Class != decide.Permit {
+		t.Fatalf("second car after the first backed out: %+v", b.Decision)
+	}
+
+	// A car already inside comes in again (soft anti-passback) and backs
+	// out: its earlier record is put back.
+	again := reserve("in-1", "CD12345", t0.Add(time.Hour))
+	if v := inside("CD12345"); !v.Entered.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("re-entry not recorded: %+v", v)
+	}
+	release(again, true)
+	if v := inside("CD12345"); v == nil || !v.Entered.Equal(t0.Add(2*time.Second)) || v.Lane != "in-2" {
+		t.Fatalf("earlier record not restored: %+v", v)
+	}
+
+	// An exit that does not go through puts the car back inside.
+	out := reserve("out", "CD12345", t0.Add(2*time.Hour))
+	if out.Decision.Session == nil || inside("CD12345") != nil {
+		t.Fatalf("exit: %+v", out.Decision)
+	}
+	release(out, true)
+	if v := inside("CD12345"); v == nil || !v.Entered.Equal(t0.Add(2*time.Second)) {
+		t.Fatalf("exit not undone: %+v", v)
+	}
+
+	// Presence moved on between the decision and the release: the newer
+	// record stands.
+	stale := reserve("out", "CD12345", t0.Add(3*time.Hour))
+	newer := reserve("in-1", "CD12345", t0.Add(3*time.Hour+time.Minute))
+	release(stale, false)
+	if v := inside("CD12345"); v == nil || !v.Entered.Equal(t0.Add(3*time.Hour+time.Minute)) {
+		t.Fatalf("a stale release changed presence: %+v", v)
+	}
+	release(newer, true)
+	if v := inside("CD12345"); v != nil {
+		t.Fatalf("after releasing the newer entry: %+v", v)
+	}
+
+	// A refusal changes nothing, so there is nothing to release.
+	deny := reserve("in-1", "ZZ99999", t0.Add(4*time.Hour))
+	if deny.Decision.Action != decide.Deny || deny.Changed() {
+		t.Fatalf("unregistered: %+v", deny.Decision)
+	}
+	release(deny, false)
+}
+
+// TestThrough: a vehicle that went through whatever the policy said (a
+// tailgater, one let in by hand) is classified and recorded inside; the
+// action still says what the policy would have done.
+func TestThrough(t *testing.T) {
+	store, db := permittest.Store(t,
+		permit.Change{Op: permit.Put, Facility: &permit.Facility{ID: "f1"}},
+		permit.Change{Op: permit.Put, Product: &permit.Product{ID: "m", Facility: "f1"}},
+		permit.Change{Op: permit.Put, Permit: &permit.Permit{ID: "P1", Tenant: "t", Product: "m", Status: permit.Active,
+			ValidFrom: permit.Date(2026, 1, 1), Plates: []string{"AB12345"}}})
+	pres, _ := presence.Open(db.DB)
+	oslo, _ := time.LoadLocation("Europe/Oslo")
+	l := decide.Lane{ID: "in", Kind: decide.Entrance, Facility: "f1", Location: oslo, Policy: decide.DefaultPolicy(decide.Entrance),
+		AntiPassback: decide.PassbackSoft, MinConfidence: 0.5}
+	desk, _ := access.New(store, pres, []decide.Lane{l})
+	t0 := time.Date(2026, 4, 15, 8, 0, 0, 0, oslo)
+	for _, tt := range []struct {
+		plate   string
+		through bool
+		class   decide.Class
+		inside  bool
+	}{
+		{"ZZ99999", false, decide.Unregistered, false},
+		{"ZZ99998", true, decide.Unregistered, true},
+		{"AB12345", true, decide.Permit, true},
+		{"", true, decide.Unreadable, false},
+	} {
+		res, err := desk.Reserve("in", decide.Read{Plate: tt.plate, Conf: 0.9, Time: t0, Through: tt.through})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Decision.Class != tt.class || res.Changed() != tt.inside {
+			t.Errorf("%q through=%v: %s, changed %v", tt.plate, tt.through, res.Decision.Class, res.Changed())
+		}
+		if tt.class == decide.Unregistered && res.Decision.Action != decide.Deny {
+			t.Errorf("%q: action %s, want the policy's deny", tt.plate, res.Decision.Action)
+		}
+	}
+	vs, _ := pres.List("f1")
+	got := map[string]bool{} // plate -> counted
+	for _, v := range vs {
+		got[v.Plate] = !v.NotCounted
+	}
+	if len(got) != 2 || !got["AB12345"] || got["ZZ99998"] {
+		t.Errorf("inside (plate: counted): %v", got)
+	}
+}

@@ -41,30 +41,35 @@ const Version = 1
 
 // Defaults, applied by Parse to keys left out or empty.
 const (
-	defaultTimeZone      = "Europe/Oslo"
-	defaultLogLevel      = "info"
-	defaultLogFormat     = "auto"
-	defaultStateDir      = "/var/lib/anprd"
-	defaultStatusListen  = "127.0.0.1:9810"
-	defaultONNXRuntime   = "/usr/lib/anprd/libonnxruntime.so.1"
-	defaultModelsDir     = "/usr/share/anprd/models"
-	defaultThreads       = 1
-	defaultMinPlateWidth = 120
-	defaultTopicPrefix   = "anpr/v1"
-	defaultKeepalive     = Duration(30 * time.Second)
-	defaultHeartbeat     = Duration(time.Minute)
-	defaultCommandMaxAge = Duration(time.Minute)
-	defaultOutboxMax     = 100000
-	defaultOutboxFull    = OutboxDropOldest
-	defaultEvidence      = Duration(7 * day)
-	defaultPassages      = Duration(30 * day)
-	defaultMode          = ModeBarrier
-	defaultRTSPTransport = "tcp"
-	defaultGPIOChip      = "gpiochip0"
-	defaultAntiPassback  = PassbackSoft
-	defaultMaxStay       = Duration(7 * day)
-	defaultMinConf       = 0.5
-	defaultNearMatchConf = 0.85
+	defaultTimeZone       = "Europe/Oslo"
+	defaultLogLevel       = "info"
+	defaultLogFormat      = "auto"
+	defaultStateDir       = "/var/lib/anprd"
+	defaultStatusListen   = "127.0.0.1:9810"
+	defaultONNXRuntime    = "/usr/lib/anprd/libonnxruntime.so.1"
+	defaultModelsDir      = "/usr/share/anprd/models"
+	defaultThreads        = 1
+	defaultMinPlateWidth  = 120
+	defaultTopicPrefix    = "anpr/v1"
+	defaultKeepalive      = Duration(30 * time.Second)
+	defaultHeartbeat      = Duration(time.Minute)
+	defaultCommandMaxAge  = Duration(time.Minute)
+	defaultOutboxMax      = 100000
+	defaultOutboxFull     = OutboxDropOldest
+	defaultEvidence       = Duration(7 * day)
+	defaultPassages       = Duration(30 * day)
+	defaultMode           = ModeBarrier
+	defaultRTSPTransport  = "tcp"
+	defaultGPIOChip       = "gpiochip0"
+	defaultOpenMode       = OpenPulse
+	defaultPulse          = Duration(500 * time.Millisecond)
+	defaultFailMode       = FailSecure
+	defaultCloseTimeout   = Duration(30 * time.Second)
+	defaultConfirmTimeout = Duration(10 * time.Second)
+	defaultAntiPassback   = PassbackSoft
+	defaultMaxStay        = Duration(7 * day)
+	defaultMinConf        = 0.5
+	defaultNearMatchConf  = 0.85
 )
 
 // Anti-passback modes, as written in the file.
@@ -78,6 +83,15 @@ const (
 const (
 	OutboxDropOldest = "drop_oldest"
 	OutboxRefuseNew  = "refuse_new"
+)
+
+// How a barrier's open output is driven, and what a barrier does on a
+// fault, as written in the file.
+const (
+	OpenPulse  = "pulse" // pulsed to open; the close output, if any, pulsed to close
+	OpenHeld   = "held"  // held while the barrier is to be open; released to close
+	FailSecure = "secure"
+	FailOpen   = "open"
 )
 
 // Lane directions and modes, as written in the file.
@@ -280,6 +294,29 @@ type Gate struct {
 	ClosedSwitch *Line  `yaml:"closed_switch"` // optional
 	Fault        *Line  `yaml:"fault"`         // optional barrier fault input
 	Button       *Line  `yaml:"button"`        // optional manual open button
+
+	// OpenMode: pulse (default) pulses the open output to open and the
+	// close output, if any, to close (without one the barrier closes by
+	// itself); held holds the open output while the barrier is to stay
+	// open and releases it to close.
+	OpenMode string `yaml:"open_mode"`
+	// Pulse is the length of an output pulse; default 500ms, 50ms..5s.
+	Pulse Duration `yaml:"pulse"`
+	// FailMode is what the barrier does on a fault, at start-up when its
+	// position cannot be told and when anprd stops: secure (default:
+	// closed, never on a vehicle, opened for nobody) or open (opened and
+	// left open).
+	FailMode string `yaml:"fail_mode"`
+	// CloseTimeout: an opening that no vehicle went through closes after
+	// this long; default 30s, 2s..10m.
+	CloseTimeout Duration `yaml:"close_timeout"`
+	// ConfirmTimeout: a position switch that has not confirmed a movement
+	// in this time is a fault; default 10s, 1s..2m.
+	ConfirmTimeout Duration `yaml:"confirm_timeout"`
+	// Simulate drives a simulated barrier instead of GPIO lines, for the
+	// demo and for trying a box on the bench: the lines above say which
+	// lines the simulated barrier has. Never on a real lane.
+	Simulate bool `yaml:"simulate"`
 }
 
 // gateLine is one of a gate's lines with its key and role.
@@ -419,8 +456,19 @@ func (c *Config) applyDefaults() {
 		if l.Camera.MinPlateWidth == 0 {
 			l.Camera.MinPlateWidth = defaultMinPlateWidth
 		}
-		if l.Gate != nil {
-			setDefault(&l.Gate.Chip, defaultGPIOChip)
+		if g := l.Gate; g != nil {
+			setDefault(&g.Chip, defaultGPIOChip)
+			setDefault(&g.OpenMode, defaultOpenMode)
+			setDefault(&g.FailMode, defaultFailMode)
+			if g.Pulse == 0 {
+				g.Pulse = defaultPulse
+			}
+			if g.CloseTimeout == 0 {
+				g.CloseTimeout = defaultCloseTimeout
+			}
+			if g.ConfirmTimeout == 0 {
+				g.ConfirmTimeout = defaultConfirmTimeout
+			}
 		}
 	}
 }

@@ -58,6 +58,12 @@ func TestGood(t *testing.T) {
 				"access.near_conf":     {*c.Access.NearMatchConfidence, 0.85},
 				"lanes[0].zone":        {c.Lanes[0].Zone, ""},
 				"lanes[0].policy":      {len(c.Lanes[0].Policy.Overrides()), 0},
+				"gate.open_mode":       {c.Lanes[0].Gate.OpenMode, "pulse"},
+				"gate.pulse":           {c.Lanes[0].Gate.Pulse, Duration(500 * time.Millisecond)},
+				"gate.fail_mode":       {c.Lanes[0].Gate.FailMode, "secure"},
+				"gate.close_timeout":   {c.Lanes[0].Gate.CloseTimeout, Duration(30 * time.Second)},
+				"gate.confirm_timeout": {c.Lanes[0].Gate.ConfirmTimeout, Duration(10 * time.Second)},
+				"gate.simulate":        {c.Lanes[0].Gate.Simulate, false},
 			}
 			for k, v := range want {
 				if v[0] != v[1] {
@@ -97,6 +103,13 @@ func TestGood(t *testing.T) {
 			if a.Facility != "SENTRUM-01" || a.AntiPassback != PassbackHard || a.MaxStay.String() != "36h" ||
 				*a.MinConfidence != 0.6 || *a.NearMatch || *a.NearMatchConfidence != 0.9 {
 				t.Errorf("access = %+v (min %v near %v %v)", a, *a.MinConfidence, *a.NearMatch, *a.NearMatchConfidence)
+			}
+			if g.OpenMode != OpenHeld || g.Pulse.String() != "300ms" || g.FailMode != FailOpen ||
+				g.CloseTimeout.String() != "45s" || g.ConfirmTimeout.String() != "8s" || g.Simulate {
+				t.Errorf("gate timing and modes = %+v", *g)
+			}
+			if o := c.Lanes[1].Gate; !o.Simulate || o.OpenMode != OpenPulse || o.FailMode != FailSecure {
+				t.Errorf("lanes[1].gate = %+v", *o)
 			}
 			if l := c.Lanes[0]; l.Zone != "P2" || !reflect.DeepEqual(l.Policy.Overrides(),
 				map[string]string{"unregistered": "open_charge", "permit_in_use": "open_charge"}) {

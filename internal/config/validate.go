@@ -51,6 +51,12 @@ const (
 	maxClientIDLen = 65535 // MQTT's string length limit
 	minMaxStay     = Duration(time.Hour)
 	maxMaxStay     = Duration(365 * day)
+	minPulse       = Duration(50 * time.Millisecond)
+	maxPulse       = Duration(5 * time.Second)
+	minClose       = Duration(2 * time.Second)
+	maxClose       = Duration(10 * time.Minute)
+	minConfirm     = Duration(time.Second)
+	maxConfirm     = Duration(2 * time.Minute)
 )
 
 // actions are what a lane policy may say for a classification.
@@ -449,6 +455,15 @@ func validateGate(add addFunc, key string, g *Gate, usedBy map[string]string) {
 	if g.SafetyLoop == nil {
 		add(key+".safety_loop", "required: the loop under the arm, so the barrier never closes on a car")
 	}
+	if g.OpenMode != OpenPulse && g.OpenMode != OpenHeld {
+		add(key+".open_mode", "%q is not pulse or held", g.OpenMode)
+	}
+	if g.FailMode != FailSecure && g.FailMode != FailOpen {
+		add(key+".fail_mode", "%q is not secure or open", g.FailMode)
+	}
+	checkRange(add, key+".pulse", g.Pulse, minPulse, maxPulse, "")
+	checkRange(add, key+".close_timeout", g.CloseTimeout, minClose, maxClose, "")
+	checkRange(add, key+".confirm_timeout", g.ConfirmTimeout, minConfirm, maxConfirm, "")
 	for _, gl := range g.lines() {
 		if gl.line == nil {
 			continue

@@ -87,6 +87,11 @@ type Read struct {
 	Conf       float32  // 0..1
 	Candidates []string // other readings, best first
 	Time       time.Time
+	// Through: the vehicle has gone through whatever the policy says (a
+	// second vehicle on one opening, or one let in by hand): the decision
+	// classifies it and changes presence as at a free-flow lane, and its
+	// Action says what the policy would have done.
+	Through bool
 }
 
 // Reason is the specific cause behind a classification, for the
@@ -220,7 +225,7 @@ func Decide(r Read, l *Lane, st Store, pr Presence) (Decision, error) {
 	}
 	// A barrier that stays closed changes nothing; in a free-flow lane
 	// the car passes whatever the classification says.
-	passes := d.Action != Deny || l.freeFlow()
+	passes := d.Action != Deny || l.freeFlow() || r.Through
 	switch {
 	case !passes || d.Class == Unreadable:
 	case l.exit():
