@@ -258,6 +258,25 @@ func TestDaemonLifecycle(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 
+	// The lane decides on the car (an unregistered plate at a free-flow
+	// entrance) and records its passage in the outbox, to be uploaded.
+	want := `anprd_lane_passages_total{gate="no_barrier",kind="vehicle",lane="in-1"} 1`
+	for passDeadline := time.Now().Add(30 * time.Second); ; {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		metrics, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if bytes.Contains(metrics, []byte(want)) && bytes.Contains(metrics, []byte("anprd_outbox_passages_recorded_total 1")) {
+			break
+		}
+		if time.Now().After(passDeadline) {
+			t.Fatalf("no passage of the car recorded: metrics lack %s or anprd_outbox_passages_recorded_total 1", want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
 	// A second anprd on the same state directory fails at once.
 	start := time.Now()
 	out, err := exec.Command(anprdBin, "-config", writeConfigSameState(t, cfgPath, freePort(t))).CombinedOutput()

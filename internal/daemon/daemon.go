@@ -70,6 +70,7 @@ type Daemon struct {
 	parts    [numStages][]part
 	lanes    []*lane
 	models   *ocr.Models // the plate reader's sessions, shared by the lanes
+	gates    map[string]*gateLane
 	evidence *evidence.Store
 
 	permits    *permit.Store
@@ -173,6 +174,11 @@ func New(o Options) (*Daemon, error) {
 		return nil, err
 	}
 
+	if err := d.buildGates(cfg, d.promReg); err != nil {
+		ln.Close()
+		db.Close()
+		return nil, err
+	}
 	if len(cfg.Lanes) > 0 {
 		// A reader that cannot load keeps the daemon up but not ready: the
 		// technician sees why on the status page instead of a restart loop.

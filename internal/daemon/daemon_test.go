@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,9 +63,13 @@ func fakeReader(config.Reader) (string, error) { return "fake reader", nil }
 
 func testConfig(t testing.TB) *config.Config {
 	t.Helper()
+	oslo, err := time.LoadLocation("Europe/Oslo")
+	if err != nil {
+		t.Fatal(err)
+	}
 	return &config.Config{
 		Version: config.Version,
-		Site:    config.Site{ID: "oslo-p1", Device: "box-1", TimeZone: "Europe/Oslo"},
+		Site:    config.Site{ID: "oslo-p1", Device: "box-1", TimeZone: "Europe/Oslo", Location: oslo},
 		State:   config.State{Dir: t.TempDir()},
 		Status:  config.Status{Listen: "127.0.0.1:0"},
 		// A broker that is not there: the box runs without one.
@@ -389,5 +394,62 @@ func BenchmarkRound(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		d.round()
+	}
+}
+
+// TestRemoteOpenDrivesTheBarrier: a remote open command reaches the lane's
+// barrier (simulated here); a free-flow lane has none to open.
+func TestRemoteOpenDrivesTheBarrier(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.Parse([]byte(`version: 1
+site: {id: oslo-p1, device: box-1}
+state: {dir: ` + dir + `}
+mqtt: {broker: "tcp://127.0.0.1:1"}
+lanes:
+  - id: in-1
+    direction: entry
+    camera: {source: ` + filepath.Join(dir, "no-camera") + `}
+    gate: {simulate: true, open: 1, safety_loop: 2, open_switch: 3, closed_switch: 4}
+  - id: ff-1
+    direction: entry
+    mode: free-flow
+    camera: {source: ` + filepath.Join(dir, "no-camera") + `}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Status.Listen = "127.0.0.1:1" // Validate wants a port; the test's own comes below
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Status.Listen = "127.0.0.1:0"
+	d, err := New(Options{Config: cfg, Log: zerolog.Nop(), Notifier: &fakeNotifier{},
+		ReaderCheck: func(config.Reader) (string, error) { return "", errors.New("no reader in this test") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	octx, ocancel := context.WithTimeout(ctx, 5*time.Second)
+	defer ocancel()
+	op := d.opener()
+	if err := op.Open(octx, "in-1"); err != nil {
+		t.Fatalf("remote open of in-1: %v", err)
+	}
+	if st, _ := d.gates["in-1"].built.Barrier.State(); st.String() != "opening" && st.String() != "open" {
+		t.Errorf("barrier %v after a remote open, want opening or open", st)
+	}
+	if err := op.Open(octx, "ff-1"); err == nil || !strings.Contains(err.Error(), "free-flow") {
+		t.Errorf("remote open of a free-flow lane: %v", err)
+	}
+	if err := op.Open(octx, "nope"); err == nil {
+		t.Error("remote open of an unknown lane succeeded")
 	}
 }

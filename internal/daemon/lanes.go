@@ -27,6 +27,7 @@ type lane struct {
 	eng  *ocr.Engine
 	src  *source.Source
 	w    *watch.Watcher
+	gate *gateLane // the lane's decision and barrier
 	log  zerolog.Logger
 }
 
@@ -58,7 +59,11 @@ func (d *Daemon) buildLanes(cfg *config.Config, reg prometheus.Registerer) {
 		if d.evidence != nil {
 			wo.Evidence = d.evidence
 		}
+		l.gate = d.gates[lc.ID]
 		l.w = watch.New(wo, l.src, rd, track.New(track.Options{}), l.onEvent, wm, l.log)
+		if l.gate != nil {
+			l.gate.w.Store(l.w)
+		}
 		d.lanes = append(d.lanes, l)
 		d.add(stageFrames, "camera/"+lc.ID, l.src.Run)
 		d.add(stageLanes, "lane/"+lc.ID, l.w.Run)
@@ -66,13 +71,16 @@ func (d *Daemon) buildLanes(cfg *config.Config, reg prometheus.Registerer) {
 	reg.MustRegister(&cameraCollector{d: d})
 }
 
-// onEvent receives the lane's read events. Decisions and passages are
-// not built yet; until they are, events are logged and counted. The
-// plate is personal data and is logged at debug level only.
+// onEvent receives the lane's read events: it logs them (the plate is
+// personal data and is logged at debug level only) and hands them to the
+// lane's decision and barrier.
 func (l *lane) onEvent(ev watch.Event) {
 	l.log.Info().Str("kind", ev.Kind.String()).Float32("conf", ev.Conf).Int("frames", len(ev.Frames)).
 		Bool("suppressed", ev.Suppressed).Str("evidence", ev.SceneImage).Msg("read event")
 	l.log.Debug().Str("plate", ev.Plate).Str("country", string(ev.Country)).Strs("runners_up", ev.RunnersUp).Msg("read event plate")
+	if l.gate != nil {
+		l.gate.offer(ev)
+	}
 }
 
 // laneRound updates each lane's health from its camera: a camera that
@@ -133,6 +141,7 @@ func (d *Daemon) closeLanes() {
 	if d.models != nil {
 		d.models.Close()
 	}
+	d.closeGates()
 }
 
 // cameraCollector exports the sources' counters at scrape time.

@@ -1,0 +1,139 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+
+	"anprd/camera/watch"
+	"anprd/gate"
+	gatelane "anprd/gate/lane"
+	"anprd/gate/setup"
+	"anprd/internal/access"
+	"anprd/internal/config"
+	"anprd/internal/passage"
+	"anprd/sync/command"
+	"anprd/sync/protocol"
+	"anprd/sync/telemetry"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// gateLane is a lane's decision, barrier and orchestration (gate/setup).
+// It runs whether or not the plate reader loads: the barrier's safety
+// rules, the button and the fail mode do not depend on the camera, and an
+// exit still lets unread cars out.
+type gateLane struct {
+	id    string
+	built *setup.Built
+	w     atomic.Pointer[watch.Watcher] // the lane's camera, once built
+}
+
+// trigger is the arming loop's call to the camera.
+func (g *gateLane) trigger() {
+	if w := g.w.Load(); w != nil {
+		w.Trigger()
+	}
+}
+
+// offer hands a read event to the lane; it never blocks.
+func (g *gateLane) offer(ev watch.Event) {
+	g.built.Lane.Offer(gatelane.ReadEvent{Event: ev.Event, Evidence: passage.Evidence{Plate: ev.PlateImage, Scene: ev.SceneImage}})
+}
+
+// buildGates builds the access desk over the permit and presence stores
+// and each lane's orchestration, with its passages going to the outbox.
+// A lane whose GPIO lines cannot be claimed fails start-up, naming the
+// lane and the line: a barrier anprd cannot drive must not look managed.
+func (d *Daemon) buildGates(cfg *config.Config, reg prometheus.Registerer) error {
+	lanes, err := access.Lanes(cfg)
+	if err != nil {
+		return fmt.Errorf("lanes: %w", err)
+	}
+	desk, err := access.New(d.permits, d.presence, lanes)
+	if err != nil {
+		return fmt.Errorf("lanes: %w", err)
+	}
+	gm := setup.NewMetrics(reg)
+	d.gates = map[string]*gateLane{}
+	for i := range cfg.Lanes {
+		lc := &cfg.Lanes[i]
+		g := &gateLane{id: lc.ID}
+		b, err := setup.Lane(cfg, lc, g.trigger, setup.Deps{Desk: desk, Sink: d.link.outbox, IDs: d.ids,
+			Metrics: gm, Telemetry: gateTelemetry{d.link.tel}, Log: d.log})
+		if err != nil {
+			d.closeGates()
+			return err
+		}
+		g.built = b
+		d.gates[lc.ID] = g
+		// Lane.Run runs the barrier too, and leaves it safe when it returns.
+		d.add(stageLanes, "gate/"+lc.ID, b.Lane.Run)
+	}
+	return nil
+}
+
+// closeGates releases the lanes' GPIO lines, after their Run returned.
+func (d *Daemon) closeGates() {
+	gates := d.gates
+	d.gates = nil
+	for _, g := range gates {
+		if g.built != nil {
+			if err := g.built.Close(); err != nil {
+				d.log.Error().Err(err).Str("lane", g.id).Msg("GPIO lines not released")
+			}
+		}
+	}
+}
+
+// gateTelemetry sends barrier transitions with the uplink's telemetry.
+type gateTelemetry struct{ tel *telemetry.Telemetry }
+
+func (t gateTelemetry) GateTransition(tr gate.Transition) {
+	if t.tel == nil {
+		return
+	}
+	detail := tr.Cause
+	if tr.Fault != "" {
+		detail += ": " + tr.Fault
+	}
+	t.tel.Report(protocol.Event{Time: tr.At, Lane: tr.Lane, Part: protocol.PartBarrier, State: tr.To.String(), Detail: detail})
+}
+
+// laneOpener opens a lane's barrier for a signed remote command. The
+// command handler records the opening as a manual passage (with the
+// operator and reason); the lane records the vehicle that then goes
+// through, as one through an opening it did not command.
+type laneOpener struct{ d *Daemon }
+
+func (o laneOpener) Open(ctx context.Context, id string) error {
+	g := o.d.gates[id]
+	if g == nil || g.built == nil {
+		return fmt.Errorf("no lane %q", id)
+	}
+	if g.built.Barrier == nil {
+		return fmt.Errorf("lane %s is free-flow: it has no barrier", id)
+	}
+	type result struct{ err error }
+	done := make(chan result, 1)
+	go func() {
+		_, err := g.built.Barrier.Open("remote command")
+		done <- result{err}
+	}()
+	select {
+	case r := <-done:
+		return r.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// opener is what remote open commands use: Options.Opener when a test
+// gives one, else the lanes' barriers (built after the link, looked up
+// when a command comes).
+func (d *Daemon) opener() command.Opener {
+	if d.o.Opener != nil {
+		return d.o.Opener
+	}
+	return laneOpener{d}
+}
