@@ -18,6 +18,7 @@ import (
 
 	"anprd/internal/config"
 	"anprd/internal/health"
+	"anprd/internal/passage"
 	"anprd/internal/state"
 	"anprd/internal/status"
 
@@ -440,16 +441,20 @@ lanes:
 	octx, ocancel := context.WithTimeout(ctx, 5*time.Second)
 	defer ocancel()
 	op := d.opener()
-	if err := op.Open(octx, "in-1"); err != nil {
-		t.Fatalf("remote open of in-1: %v", err)
+	m := passage.ManualOpen{Source: "remote", Operator: "ops-1", Reason: "ticket machine broken", Command: "c1"}
+	if recorded, err := op.Open(octx, "in-1", m); err != nil || !recorded {
+		t.Fatalf("remote open of in-1: recorded by the lane %v, %v", recorded, err)
 	}
 	if st, _ := d.gates["in-1"].built.Barrier.State(); st.String() != "opening" && st.String() != "open" {
 		t.Errorf("barrier %v after a remote open, want opening or open", st)
 	}
-	if err := op.Open(octx, "ff-1"); err == nil || !strings.Contains(err.Error(), "free-flow") {
-		t.Errorf("remote open of a free-flow lane: %v", err)
+	if recorded, err := op.Open(octx, "ff-1", m); recorded || err == nil || !strings.Contains(err.Error(), "free-flow") {
+		t.Errorf("remote open of a free-flow lane: %v, %v", recorded, err)
 	}
-	if err := op.Open(octx, "nope"); err == nil {
+	if _, err := op.Open(octx, "nope", m); err == nil {
 		t.Error("remote open of an unknown lane succeeded")
+	}
+	if _, err := op.Open(octx, "in-1", passage.ManualOpen{Source: "remote"}); err == nil {
+		t.Error("remote open without operator and reason succeeded")
 	}
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 
@@ -100,31 +101,33 @@ func (t gateTelemetry) GateTransition(tr gate.Transition) {
 	t.tel.Report(protocol.Event{Time: tr.At, Lane: tr.Lane, Part: protocol.PartBarrier, State: tr.To.String(), Detail: detail})
 }
 
-// laneOpener opens a lane's barrier for a signed remote command. The
-// command handler records the opening as a manual passage (with the
-// operator and reason); the lane records the vehicle that then goes
-// through, as one through an opening it did not command.
+// laneOpener opens a lane's barrier for a signed remote command, through
+// the lane: the lane records the opening as a manual passage with the
+// operator, the reason and the command, and gives it the vehicle that
+// goes through (which must not count as a tailgater).
 type laneOpener struct{ d *Daemon }
 
-func (o laneOpener) Open(ctx context.Context, id string) error {
+func (o laneOpener) Open(ctx context.Context, id string, m passage.ManualOpen) (bool, error) {
 	g := o.d.gates[id]
 	if g == nil || g.built == nil {
-		return fmt.Errorf("no lane %q", id)
+		return false, fmt.Errorf("no lane %q", id)
 	}
 	if g.built.Barrier == nil {
-		return fmt.Errorf("lane %s is free-flow: it has no barrier", id)
+		return false, fmt.Errorf("lane %s is free-flow: it has no barrier", id)
 	}
-	type result struct{ err error }
-	done := make(chan result, 1)
-	go func() {
-		_, err := g.built.Barrier.Open("remote command")
-		done <- result{err}
-	}()
-	select {
-	case r := <-done:
-		return r.err
-	case <-ctx.Done():
-		return ctx.Err()
+	if m.Source != "remote" || m.Operator == "" || m.Reason == "" {
+		return false, errors.New("a remote opening needs the operator and the reason")
+	}
+	err := g.built.Lane.OpenManual(ctx, m)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, gatelane.ErrNoBarrier), ctx.Err() != nil:
+		return false, err
+	default:
+		// The barrier refused or failed: the lane recorded the opening
+		// as failed.
+		return true, err
 	}
 }
 

@@ -31,9 +31,12 @@ import (
 // Opener opens a lane's barrier. The lane code implements it; Open
 // returns once the open command has gone to the barrier (or could not),
 // without waiting for a vehicle. It must refuse a lane it does not know
-// or that has no barrier.
+// or that has no barrier. recorded says whether it recorded the opening
+// as a manual passage itself (the lane does: it knows which vehicle went
+// through on it, which must not count as a tailgater); when it did not,
+// the handler records the audit passage.
 type Opener interface {
-	Open(ctx context.Context, lane string) error
+	Open(ctx context.Context, lane string, m passage.ManualOpen) (recorded bool, err error)
 }
 
 // Recorder keeps a passage for upload; *outbox.Outbox is one.
@@ -237,16 +240,24 @@ func (h *Handler) open(ctx context.Context, c *protocol.Command, now time.Time) 
 	if h.o.Opener == nil {
 		return "", "this box has no barrier control running"
 	}
+	manual := passage.ManualOpen{Source: "remote", Operator: c.Operator, Reason: c.Reason, Command: c.ID}
 	octx, cancel := context.WithTimeout(ctx, h.o.OpenTimeout)
-	err := h.o.Opener.Open(octx, c.Lane)
+	recorded, err := h.o.Opener.Open(octx, c.Lane, manual)
 	cancel()
+	if recorded {
+		// The lane's own manual passage is the audit record.
+		if err != nil {
+			return "", "the barrier did not open: " + err.Error()
+		}
+		return "", ""
+	}
 	at := h.o.Now()
 	p := passage.Passage{
 		ID: h.o.IDs.New(at), Site: h.o.Topics.Site, Device: h.o.Topics.Device, Lane: l.ID, Direction: l.Direction,
 		Kind: passage.Manual, Time: at,
 		Gate:    passage.Gate{Action: passage.Opened},
 		Timings: passage.Timings{Command: at},
-		Manual:  &passage.ManualOpen{Source: "remote", Operator: c.Operator, Reason: c.Reason, Command: c.ID},
+		Manual:  &manual,
 	}
 	msg := ""
 	if err != nil {

@@ -172,8 +172,17 @@ func TestOpen(t *testing.T) {
 	if r := f.last(t); r.Status != protocol.ReplyFailed || len(f.opener.Opened()) != 1 {
 		t.Errorf("unknown lane: %+v", r)
 	}
+	// A lane that records the opening itself (with the vehicle that goes
+	// through) gets the operator, reason and command; no second passage.
+	f.opener.Records = true
+	f.send(t, protocol.Command{ID: "c4", Type: protocol.CommandOpen, Issued: f.now, Lane: "in-1", Operator: "ola", Reason: "delivery"})
+	if r, ps, ms := f.last(t), f.rec.Passages(), f.opener.Manual(); r.Status != protocol.ReplyDone || len(ps) != 2 ||
+		ms[len(ms)-1] != (passage.ManualOpen{Source: "remote", Operator: "ola", Reason: "delivery", Command: "c4"}) {
+		t.Errorf("open recorded by the lane: reply %+v, %d passages, asked %+v", r, len(ps), ms)
+	}
+	f.opener.Records = false
 	// Label values in the order of the names: status, type.
-	if n := f.count(t, "anprd_commands_carried_out_total", "done", "open"); n != 1 {
+	if n := f.count(t, "anprd_commands_carried_out_total", "done", "open"); n != 2 {
 		t.Errorf("open/done %v", n)
 	}
 }
