@@ -657,6 +657,11 @@ func (b *Barrier) recover(cause string) {
 		}
 		v, err := b.lines.Value(l)
 		if err != nil {
+			if l == LineSafety {
+				// A safety loop that cannot be read may have a vehicle on
+				// it: failing secure must not close the arm on it.
+				b.in[LineSafety] = true
+			}
 			b.enterFault("input", fmt.Sprintf("%s input: %v", l, err))
 			return
 		}

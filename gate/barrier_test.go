@@ -699,3 +699,34 @@ func TestTransitionJSON(t *testing.T) {
 		t.Errorf("JSON %s, want %s", b, want)
 	}
 }
+
+// TestUnreadableSafetyLoopAtStart: a safety loop that cannot be read at
+// start-up is a fault, and failing secure does not close the arm, since a
+// vehicle may be under it.
+func TestUnreadableSafetyLoopAtStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lines := gatetest.New(clock.Real{}, gatetest.All...)
+		lines.Init(gate.LineOpenSwitch, true)
+		lines.FailValue(gate.LineSafety, errors.New("line read failed"))
+		b, err := gate.New(lines, gate.Options{Lane: "in-1", Log: zerolog.Nop(), Metrics: gate.NewMetrics(prometheus.NewRegistry())})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- b.Run(ctx) }()
+		synctest.Wait()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if st, _ := b.State(); st != gate.Fault {
+			t.Errorf("state %s, want fault", st)
+		}
+		for _, s := range lines.Sets() {
+			if s.Line == gate.LineClose && s.Active {
+				t.Errorf("the barrier was closed with its safety loop unreadable: %v", lines.Sets())
+			}
+		}
+		cancel()
+		<-done
+	})
+}
