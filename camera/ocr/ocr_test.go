@@ -95,6 +95,7 @@ func TestDecode(t *testing.T) {
 		e2.chars[k] = c
 	}
 	e2.buildGroups()
+	e2.mass = make([]float32, len(e2.groups))
 	l = e2.decode(probs, len(rows), float32(len(rows)))
 	if l.Text() != "AAA" || math.Abs(float64(l.Chars[2].Conf)-0.9) > 1e-6 {
 		t.Errorf("folded decode = %q %+v", l.Text(), l.Chars)

@@ -143,9 +143,6 @@ func (e *Engine) decode(probs []float32, steps int, used float32) Line {
 func (e *Engine) decodeFolded(probs []float32, steps int, used float32) Line {
 	var l Line
 	prev := -1
-	if len(e.mass) != len(e.groups) {
-		e.mass = make([]float32, len(e.groups))
-	}
 	for t := 0; t < steps; t++ {
 		row := probs[t*recClasses : (t+1)*recClasses]
 		var total float32

@@ -131,21 +131,21 @@ func (w *Watcher) Run(ctx context.Context) error {
 	defer diff.Close()
 	var seq uint64
 	var lastRead time.Time
+	// A frame is only copied out of the source when it is to be read: the
+	// motion check looks at it in place. look sets roi for the frame.
+	var roi image.Rectangle
+	look := func(f gocv.Mat, at time.Time) bool {
+		full := image.Rect(0, 0, f.Cols(), f.Rows())
+		roi = bounds(w.o.ROI).Intersect(full)
+		if len(w.o.ROI) < 3 || roi.Dx() < 32 || roi.Dy() < 32 {
+			roi = full
+		}
+		moved := w.motion(f, roi, &mid, &small, &prev, &diff)
+		due := at.Sub(lastRead) >= w.o.IdleEvery
+		return moved || w.tr.Active() || due || w.trigger.Swap(false)
+	}
 	for {
 		// Frames may stop (a camera gone); tracks still end.
-		// A frame is only copied out of the source when it is to be read:
-		// the motion check looks at it in place.
-		var roi image.Rectangle
-		look := func(f gocv.Mat, at time.Time) bool {
-			full := image.Rect(0, 0, f.Cols(), f.Rows())
-			roi = bounds(w.o.ROI).Intersect(full)
-			if len(w.o.ROI) < 3 || roi.Dx() < 32 || roi.Dy() < 32 {
-				roi = full
-			}
-			moved := w.motion(f, roi, &mid, &small, &prev, &diff)
-			due := at.Sub(lastRead) >= w.o.IdleEvery
-			return moved || w.tr.Active() || due || w.trigger.Swap(false)
-		}
 		nctx, cancel := context.WithTimeout(ctx, time.Second)
 		next, at, read, err := w.src.NextIf(nctx, seq, look, &frame)
 		cancel()

@@ -231,12 +231,12 @@ func benchDecide(n, decisions int, dir string, seed uint64, warm bool) (*benchRe
 	res.Warm = warm
 	slices.Sort(lat)
 	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
-	res.P50Micros = us(lat[len(lat)/2])
-	res.P99Micros = us(lat[len(lat)*99/100])
+	res.P50Micros = us(rank(lat, 50))
+	res.P99Micros = us(rank(lat, 99))
 	res.MaxMicros = us(lat[len(lat)-1])
 	slices.Sort(cpu)
-	res.CPUP50Micros = us(cpu[len(cpu)/2])
-	res.CPUP99Micros = us(cpu[len(cpu)*99/100])
+	res.CPUP50Micros = us(rank(cpu, 50))
+	res.CPUP99Micros = us(rank(cpu, 99))
 	res.CPUMaxMicros = us(cpu[len(cpu)-1])
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		res.LoadAvg = strings.TrimSpace(string(b))

@@ -584,11 +584,7 @@ func stats(ds []time.Duration) laneStat {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	rank := func(p float64) time.Duration {
-		i := int(p*float64(len(s))+0.999999) - 1
-		return s[min(max(i, 0), len(s)-1)]
-	}
-	return laneStat{P50: ms(rank(0.50)), P95: ms(rank(0.95)), Max: ms(s[len(s)-1])}
+	return laneStat{P50: ms(rank(s, 50)), P95: ms(rank(s, 95)), Max: ms(s[len(s)-1])}
 }
 
 // histogram sums a histogram family's count and sum over its series.

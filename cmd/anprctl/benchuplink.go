@@ -155,8 +155,8 @@ func benchUplink(n int, broker string, window, singles int) (*uplinkResult, erro
 	res.RecordSeconds = time.Since(start).Seconds()
 	if len(lat) > 0 {
 		slices.Sort(lat)
-		res.RecordP50Ms = float64(lat[len(lat)/2].Microseconds()) / 1e3
-		res.RecordP99Ms = float64(lat[len(lat)*99/100].Microseconds()) / 1e3
+		res.RecordP50Ms = float64(rank(lat, 50).Microseconds()) / 1e3
+		res.RecordP99Ms = float64(rank(lat, 99).Microseconds()) / 1e3
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -7,9 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"anprd/internal/plate"
@@ -171,8 +172,14 @@ func percentile(xs []float64, p float64) float64 {
 	if len(xs) == 0 {
 		return 0
 	}
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	i := int(float64(len(s))*p/100+0.5) - 1
-	return s[max(0, min(len(s)-1, i))]
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return rank(s, p)
+}
+
+// rank is the nearest-rank p-th percentile (0-100) of sorted, which must
+// not be empty. Every figure anprctl prints uses it.
+func rank[T any](sorted []T, p float64) T {
+	i := int(math.Ceil(float64(len(sorted))*p/100)) - 1
+	return sorted[max(0, min(len(sorted)-1, i))]
 }
