@@ -156,7 +156,7 @@ func TestPageShowsWhatATechnicianNeeds(t *testing.T) {
 		`<tr class="passage"><td>14:59:56</td><td>in-1</td><td class="plate">EL12345</td>`, "420ms",
 		"unregistered", "17 passages waiting (40 messages), oldest 1m35s",
 		`<dd id="seq">4711</dd>`,
-		"Inside oslo-p1", "1 vehicles",
+		"Inside oslo-p1", "1 counted",
 		"lane/out-1: degraded: camera not delivering", // a fault
 		`action="/actions/open"`, `<option value="in-1">`,
 	} {
