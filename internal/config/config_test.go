@@ -485,6 +485,26 @@ func TestExampleConfig(t *testing.T) {
 	if len(c.Lanes) != 2 || c.Lanes[0].Direction != DirectionEntry || c.Lanes[1].Direction != DirectionExit {
 		t.Errorf("the example should have an entrance and an exit: %+v", c.Lanes)
 	}
+	if !slices.Equal(c.Status.Allow, DefaultStatusAllow) {
+		t.Errorf("the example's status.allow %v is not the default %v", c.Status.Allow, DefaultStatusAllow)
+	}
+}
+
+// TestActionTokenNeverInErrors: what is wrong with a token is said
+// without the token.
+func TestActionTokenNeverInErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tok := range []string{"short-secret", "long secret with spaces 0123456789", strings.Repeat("s3cr3t", 50)} {
+		p := filepath.Join(dir, "page.token")
+		os.WriteFile(p, []byte(tok+"\n"), 0o600)
+		_, err := ReadActionToken(p)
+		if err == nil {
+			t.Fatalf("token %q accepted", tok)
+		}
+		if strings.Contains(err.Error(), "secret") || strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("error shows the token: %v", err)
+		}
+	}
 }
 
 func TestDuration(t *testing.T) {
