@@ -3,6 +3,8 @@ package status_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"image/png"
 	"net/http"
 	"net/http/httptest"
@@ -186,4 +188,75 @@ func section(t *testing.T, dom, id string) string {
 		t.Fatalf("no section %s in the page:\n%s", id, tail(dom, 4000))
 	}
 	return s
+}
+
+// driver fills in the open form as a technician would — the token typed
+// into another form's field, which the page copies — and submits it.
+const driver = `window.addEventListener("load", function () {
+  var f = document.querySelector('form[action="/actions/open"]');
+  f.querySelector("[name=operator]").value = "kari.n";
+  f.querySelector("[name=reason]").value = "ticket machine broken";
+  var t = document.querySelector('form[action="/actions/resync"] [name=token]');
+  t.value = "TOKEN";
+  t.dispatchEvent(new Event("input"));
+  f.requestSubmit();
+});`
+
+// TestPageActionInChromium opens a barrier from the page in Chromium:
+// the page's own script posts the form in the background and shows the
+// answer beside it, without leaving the page. The test server adds a
+// driver script (allowed by its hash beside the page's own) that types
+// and clicks.
+func TestPageActionInChromium(t *testing.T) {
+	bin := chromium(t)
+	for _, tc := range []struct {
+		token, want, class string
+		calls              int
+	}{
+		{testToken, "lane in-1: barrier opened; the manual passage is recorded", "out ok", 1},
+		{"not-the-token", "wrong or missing action token", "out bad", 0},
+	} {
+		f := newFixture(t, nil)
+		reqs := &counter{n: map[string]int{}}
+		script := strings.ReplaceAll(driver, "TOKEN", tc.token)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			reqs.add(r.Method + " " + r.URL.Path)
+			if r.URL.Path != "/" {
+				f.handler.ServeHTTP(w, r)
+				return
+			}
+			rec := httptest.NewRecorder()
+			f.handler.ServeHTTP(rec, r)
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			csp := rec.Header().Get("Content-Security-Policy")
+			w.Header().Set("Content-Security-Policy", strings.Replace(csp, "script-src ", "script-src '"+scriptHash(script)+"' ", 1))
+			w.Write([]byte(strings.Replace(rec.Body.String(), "</body>", "<script>"+script+"</script></body>", 1)))
+		}))
+		dom := string(headless(t, bin, srv.URL+"/", "--virtual-time-budget=3000", "--dump-dom"))
+		srv.Close()
+		act := section(t, dom, "actions")
+		want := `<output class="` + tc.class + `">` + tc.want
+		if !strings.Contains(act, want) {
+			t.Errorf("token %q: the open form does not show %q:\n%s", tc.token, want, act)
+		}
+		calls := f.acts.Calls()
+		if len(calls) != tc.calls {
+			t.Fatalf("token %q: %d calls, want %d", tc.token, len(calls), tc.calls)
+		}
+		if tc.calls == 1 {
+			if m := calls[0].Manual; calls[0].Lane != "in-1" || m.Source != "page" || m.Operator != "kari.n" || m.Reason != "ticket machine broken" {
+				t.Errorf("the opening = %+v", calls[0])
+			}
+		}
+		if reqs.get("GET /") != 1 || reqs.get("POST /actions/open") != 1 {
+			t.Errorf("requests %v: the page must post in the background and stay", reqs.n)
+		}
+	}
+}
+
+func scriptHash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return "sha256-" + base64.StdEncoding.EncodeToString(h[:])
 }
