@@ -6,7 +6,7 @@
 // itself every two seconds and works on a phone.
 //
 // It reports what the daemon's parts say (the health registry, a Source
-// of snapshots) and changes nothing itself. The page's three actions
+// of snapshots) and changes nothing but its own audit log. The page's three actions
 // (open a barrier, remove a vehicle from presence, ask for a permit
 // resync) go through an Actions the daemon gives, and only with the
 // token from status.action_token_file, by POST, within a rate limit, and
