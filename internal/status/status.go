@@ -6,12 +6,12 @@
 // itself every two seconds and works on a phone.
 //
 // It reports what the daemon's parts say (the health registry, a Source
-// of snapshots) and changes nothing but its own audit log. The page's three actions
-// (open a barrier, remove a vehicle from presence, ask for a permit
-// resync) go through an Actions the daemon gives, and only with the
-// token from status.action_token_file, by POST, within a rate limit, and
-// each is written to the audit log. Every route is refused to clients
-// outside status.allow.
+// of snapshots) and changes nothing but its own audit log. The page's
+// three actions (open a barrier, remove a vehicle from presence, ask for
+// a permit resync) go through an Actions the daemon gives, and only with
+// the token from status.action_token_file, by POST, within a rate limit,
+// and each is written to the audit log. Every route is refused to
+// clients outside status.allow.
 //
 // This package must not import camera, GPIO or broker code, nor reach
 // into the lanes: it sees them only through Source and Actions.
