@@ -158,7 +158,7 @@ func TestPageInChromium(t *testing.T) {
 		name   string
 		width  int
 		height int
-	}{{"status-page-phone.png", 360, 1900}, {"status-page-desktop.png", 1280, 1200}} {
+	}{{"status-page-phone.png", 360, 2700}, {"status-page-desktop.png", 1280, 1640}} {
 		path := filepath.Join(dir, shot.name)
 		headless(t, bin, srv.URL+"/", "--virtual-time-budget=2500", "--screenshot="+path,
 			"--force-device-scale-factor=1", "--window-size="+strconv.Itoa(shot.width)+","+strconv.Itoa(shot.height))
