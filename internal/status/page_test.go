@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	_ "time/tzdata" // Europe/Oslo on a box without /usr/share/zoneinfo
 
 	"anprd/internal/buildinfo"
 	"anprd/internal/decide"
@@ -107,7 +108,10 @@ func newFixture(t testing.TB, edit func(*status.Config)) *fixture {
 	f.health = health.NewRegistry(f.clk.Now)
 	f.health.Register("database").Set(health.OK, true, "schema 5")
 	f.health.Register("lane/out-1").Set(health.Degraded, false, "camera not delivering: rtsp: connection refused")
-	oslo, _ := time.LoadLocation("Europe/Oslo")
+	oslo, err := time.LoadLocation("Europe/Oslo")
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := status.Config{
 		Static: status.Static{Site: status.Site{ID: "oslo-p1", Device: "box-1", Name: "Sentrum P-hus"},
 			Build: buildinfo.Info{Version: "v1.2.3"}, Started: t0.Add(-time.Hour)},
