@@ -109,9 +109,10 @@ type Barrier struct {
 	done    chan struct{}
 	running atomic.Bool
 
-	mu    sync.Mutex
-	state State
-	fault string
+	mu     sync.Mutex
+	state  State
+	fault  string
+	inputs Inputs // as of the last turn of Run's loop
 
 	// Owned by Run's goroutine.
 	st        State
@@ -184,6 +185,21 @@ func (b *Barrier) State() (State, string) {
 	return b.state, b.fault
 }
 
+// Inputs are the input lines as the barrier last read them (true: a
+// loop occupied, a switch made) and whether the safety loop's alarm is
+// up, for the status page.
+type Inputs struct {
+	Active [NumLines]bool
+	Alarm  bool
+}
+
+// Inputs returns the inputs as of the barrier's last event.
+func (b *Barrier) Inputs() Inputs {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.inputs
+}
+
 // Open opens the barrier for one vehicle (or a manual opening) and
 // returns when the command went out. In fault it fails with a
 // *FaultError, unless the lane fails open: the barrier is held open then.
@@ -221,6 +237,9 @@ func (b *Barrier) Run(ctx context.Context) error {
 	tm := b.clk.NewTimer(time.Hour)
 	defer tm.Stop()
 	for {
+		b.mu.Lock()
+		b.inputs = Inputs{Active: b.in, Alarm: b.alarm}
+		b.mu.Unlock()
 		b.arm(tm)
 		select {
 		case <-ctx.Done():

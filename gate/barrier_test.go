@@ -730,3 +730,25 @@ func TestUnreadableSafetyLoopAtStart(t *testing.T) {
 		<-done
 	})
 }
+
+// TestInputsForTheStatusPage: the loops as the barrier last read them,
+// and the safety loop's alarm, are readable from another goroutine.
+func TestInputsForTheStatusPage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := start(t, gate.Options{}, gatetest.All, closedAtStart)
+		if in := r.b.Inputs(); in.Active[gate.LineArming] || in.Active[gate.LineSafety] || !in.Active[gate.LineClosedSwitch] || in.Alarm {
+			t.Errorf("at start: %+v", in)
+		}
+		r.lines.Drive(gate.LineArming, true)
+		synctest.Wait()
+		if in := r.b.Inputs(); !in.Active[gate.LineArming] {
+			t.Errorf("arming loop occupied not seen: %+v", in)
+		}
+		r.lines.Drive(gate.LineSafety, true)
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		if in := r.b.Inputs(); !in.Active[gate.LineSafety] || !in.Alarm {
+			t.Errorf("a vehicle on the safety loop for 2 min: %+v", in)
+		}
+	})
+}

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -143,9 +144,28 @@ type State struct {
 	Dir string `yaml:"dir"` // default /var/lib/anprd
 }
 
-// Status is the local HTTP listener for health and metrics.
+// Status is the local HTTP listener for health, metrics and the
+// technicians' page.
 type Status struct {
 	Listen string `yaml:"listen"` // default 127.0.0.1:9810; host:port with a numeric port 1-65535
+	// Allow lists the networks (CIDR, or a single address) whose clients
+	// may use the listener at all; others get 403. Default: loopback,
+	// the private ranges and link-local (DefaultStatusAllow).
+	Allow []string `yaml:"allow"`
+	// ActionTokenFile holds the token the page's actions (open a barrier,
+	// remove a vehicle from presence, ask for a permit resync) need. Unset:
+	// the page is read-only.
+	ActionTokenFile string `yaml:"action_token_file"`
+	// AllowNets is Allow parsed, set by Validate.
+	AllowNets []netip.Prefix `yaml:"-"`
+}
+
+// DefaultStatusAllow is status.allow when the file gives none: the
+// loopback, private (RFC 1918, RFC 4193) and link-local networks.
+var DefaultStatusAllow = []string{
+	"127.0.0.0/8", "::1/128",
+	"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7",
+	"169.254.0.0/16", "fe80::/10",
 }
 
 // Reader configures the plate reader (ONNX Runtime and its models).
@@ -406,6 +426,9 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Log.Format, defaultLogFormat)
 	setDefault(&c.State.Dir, defaultStateDir)
 	setDefault(&c.Status.Listen, defaultStatusListen)
+	if c.Status.Allow == nil {
+		c.Status.Allow = append([]string(nil), DefaultStatusAllow...)
+	}
 	setDefault(&c.Reader.ONNXRuntimeLibrary, defaultONNXRuntime)
 	setDefault(&c.Reader.ModelsDir, defaultModelsDir)
 	if c.Reader.Threads == 0 {
@@ -546,6 +569,7 @@ func (c *Config) resolvePaths(dir string) {
 		&c.MQTT.CertFile,
 		&c.MQTT.KeyFile,
 		&c.MQTT.CentralKeyFile,
+		&c.Status.ActionTokenFile,
 	} {
 		*p = resolve(dir, *p)
 	}

@@ -29,6 +29,9 @@ func TestGood(t *testing.T) {
 				"log.format":           {c.Log.Format, "auto"},
 				"state.dir":            {c.State.Dir, "/var/lib/anprd"},
 				"status.listen":        {c.Status.Listen, "127.0.0.1:9810"},
+				"status.allow":         {strings.Join(c.Status.Allow, " "), strings.Join(DefaultStatusAllow, " ")},
+				"status.allow nets":    {len(c.Status.AllowNets), len(DefaultStatusAllow)},
+				"status.action_token":  {c.Status.ActionTokenFile, ""},
 				"reader.onnxruntime":   {c.Reader.ONNXRuntimeLibrary, "/usr/lib/anprd/libonnxruntime.so.1"},
 				"reader.models_dir":    {c.Reader.ModelsDir, "/usr/share/anprd/models"},
 				"reader.threads":       {c.Reader.Threads, 1},
@@ -90,6 +93,16 @@ func TestGood(t *testing.T) {
 			}
 			if want := filepath.Join(filepath.Dir(c.Path), "tls", "client.key"); c.MQTT.KeyFile != want {
 				t.Errorf("mqtt.key_file = %s, want %s", c.MQTT.KeyFile, want)
+			}
+			st := c.Status
+			if want := filepath.Join(filepath.Dir(c.Path), "tls", "page.token"); st.ActionTokenFile != want {
+				t.Errorf("status.action_token_file = %s, want %s", st.ActionTokenFile, want)
+			}
+			if got := fmt.Sprint(st.AllowNets); got != "[10.20.0.0/16 192.168.1.7/32 fd12:3456::/32]" {
+				t.Errorf("status.allow parsed = %s", got)
+			}
+			if tok, err := ReadActionToken(st.ActionTokenFile); err != nil || tok != "3f6c0a9e1b7d42c8a5e09d1f6b2c7a4e" {
+				t.Errorf("ReadActionToken = %q, %v", tok, err)
 			}
 			m := c.MQTT
 			if m.CentralKeyFile != filepath.Join(filepath.Dir(c.Path), "tls", "central.pub") || m.Heartbeat.String() != "2m" ||
@@ -471,6 +484,26 @@ func TestExampleConfig(t *testing.T) {
 	}
 	if len(c.Lanes) != 2 || c.Lanes[0].Direction != DirectionEntry || c.Lanes[1].Direction != DirectionExit {
 		t.Errorf("the example should have an entrance and an exit: %+v", c.Lanes)
+	}
+	if !slices.Equal(c.Status.Allow, DefaultStatusAllow) {
+		t.Errorf("the example's status.allow %v is not the default %v", c.Status.Allow, DefaultStatusAllow)
+	}
+}
+
+// TestActionTokenNeverInErrors: what is wrong with a token is said
+// without the token.
+func TestActionTokenNeverInErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tok := range []string{"short-secret", "long secret with spaces 0123456789", strings.Repeat("s3cr3t", 50)} {
+		p := filepath.Join(dir, "page.token")
+		os.WriteFile(p, []byte(tok+"\n"), 0o600)
+		_, err := ReadActionToken(p)
+		if err == nil {
+			t.Fatalf("token %q accepted", tok)
+		}
+		if strings.Contains(err.Error(), "secret") || strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("error shows the token: %v", err)
+		}
 	}
 }
 

@@ -6,8 +6,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -92,6 +94,7 @@ func (c *Config) Validate() error {
 	if err := checkHostPort(c.Status.Listen); err != nil {
 		add("status.listen", "%q %v, e.g. 127.0.0.1:9810", c.Status.Listen, err)
 	}
+	c.validateStatus(add)
 
 	checkAbs(add, "reader.onnxruntime_library", c.Reader.ONNXRuntimeLibrary)
 	checkAbs(add, "reader.models_dir", c.Reader.ModelsDir)
@@ -582,4 +585,81 @@ func pathErr(err error) error {
 		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
 	}
 	return err
+}
+
+// validateStatus checks the networks allowed on the status listener and
+// the action token file, and sets Status.AllowNets.
+func (c *Config) validateStatus(add func(key, format string, args ...any)) {
+	s := &c.Status
+	s.AllowNets = nil
+	if len(s.Allow) == 0 {
+		add("status.allow", "lists no network, so no one could use the status listener; leave the key out for the local networks, or list 0.0.0.0/0 and ::/0 to allow every client")
+	}
+	for i, a := range s.Allow {
+		p, err := parseNet(a)
+		if err != nil {
+			add(fmt.Sprintf("status.allow[%d]", i), "%q %v", a, err)
+			continue
+		}
+		s.AllowNets = append(s.AllowNets, p)
+	}
+	if s.ActionTokenFile != "" {
+		if !filepath.IsAbs(s.ActionTokenFile) {
+			add("status.action_token_file", "%q must be an absolute path", s.ActionTokenFile)
+		} else if err := checkReadable(s.ActionTokenFile); err != nil {
+			add("status.action_token_file", "%v", err)
+		} else if _, err := ReadActionToken(s.ActionTokenFile); err != nil {
+			add("status.action_token_file", "%v", err)
+		}
+	}
+}
+
+// parseNet reads a CIDR prefix or a single address (a /32 or /128).
+func parseNet(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, errors.New("is not a network; write e.g. 192.168.10.0/24 or fd00::/8")
+		}
+		if p.Masked() != p {
+			return netip.Prefix{}, fmt.Errorf("has host bits set; did you mean %s?", p.Masked())
+		}
+		return p, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, errors.New("is not a network or an address; write e.g. 192.168.10.0/24 or 192.168.10.5")
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// Bounds of the page's action token.
+const (
+	minTokenLen = 16
+	maxTokenLen = 256
+)
+
+// ReadActionToken reads status.action_token_file: the token on its
+// first line, at least 16 printable characters without spaces. The
+// token itself is never part of an error.
+func ReadActionToken(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", pathErr(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 4096))
+	if err != nil {
+		return "", pathErr(err)
+	}
+	tok := strings.TrimRight(string(b), "\r\n")
+	switch {
+	case len(tok) < minTokenLen:
+		return "", fmt.Errorf("%s: the token must be at least %d characters (e.g. from: openssl rand -hex 24)", path, minTokenLen)
+	case len(tok) > maxTokenLen:
+		return "", fmt.Errorf("%s: the token must be at most %d characters on one line", path, maxTokenLen)
+	case strings.ContainsFunc(tok, func(r rune) bool { return r <= ' ' || r >= 0x7f }):
+		return "", fmt.Errorf("%s: the token must be printable ASCII without spaces, on one line", path)
+	}
+	return tok, nil
 }

@@ -79,6 +79,7 @@ type Daemon struct {
 	link       *link
 	cancelCmds context.CancelFunc
 	laneStates map[string]health.State // last camera state reported per lane
+	page       *pageData               // what the technicians' page keeps
 }
 
 // Shutdown stages, in the order they are stopped: stop taking frames,
@@ -134,6 +135,7 @@ func New(o Options) (*Daemon, error) {
 		beat:       new(health.Heartbeat),
 		ids:        new(passage.Generator),
 		laneStates: map[string]health.State{},
+		page:       newPageData(),
 	}
 	started := o.Now()
 
@@ -192,22 +194,26 @@ func New(o Options) (*Daemon, error) {
 		}
 	}
 
-	h := status.Handler(status.Config{
-		Static: status.Static{
-			Site: status.Site{
-				ID: cfg.Site.ID, Device: cfg.Site.Device, Name: cfg.Site.Name, TimeZone: cfg.Site.TimeZone,
-			},
-			Config:   status.ConfigRef{Path: cfg.Path, Digest: cfg.Digest},
-			Lanes:    laneInfo(cfg.Lanes),
-			StateDir: db.Dir(),
-			Schema:   db.Schema(),
-			Build:    buildinfo.Get(),
-			Started:  started,
+	h, err := d.statusHandler(cfg, status.Static{
+		Site: status.Site{
+			ID: cfg.Site.ID, Device: cfg.Site.Device, Name: cfg.Site.Name, TimeZone: cfg.Site.TimeZone,
 		},
-		Health:   d.health,
-		Gatherer: d.promReg,
-		Now:      o.Now,
+		Config:   status.ConfigRef{Path: cfg.Path, Digest: cfg.Digest},
+		Lanes:    laneInfo(cfg.Lanes),
+		StateDir: db.Dir(),
+		Schema:   db.Schema(),
+		Build:    buildinfo.Get(),
+		Started:  started,
 	})
+	if err != nil {
+		if d.cancelCmds != nil {
+			d.cancelCmds()
+		}
+		ln.Close()
+		d.closeLanes()
+		db.Close()
+		return nil, err
+	}
 	d.status = status.NewServer(ln, h, d.health.Register("status"), d.log.With().Str("component", "status").Logger())
 
 	d.add(stageHousekeeping, "status", d.status.Run)

@@ -60,7 +60,7 @@ func (d *Daemon) buildGates(cfg *config.Config, reg prometheus.Registerer) error
 	for i := range cfg.Lanes {
 		lc := &cfg.Lanes[i]
 		g := &gateLane{id: lc.ID}
-		b, err := setup.Lane(cfg, lc, g.trigger, setup.Deps{Desk: desk, Sink: d.link.outbox, IDs: d.ids,
+		b, err := setup.Lane(cfg, lc, g.trigger, setup.Deps{Desk: desk, Sink: pageSink{d.link.outbox, d.page}, IDs: d.ids,
 			Metrics: gm, Telemetry: gateTelemetry{d.link.tel}, Log: d.log})
 		if err != nil {
 			d.closeGates()

@@ -28,6 +28,7 @@ type lane struct {
 	src  *source.Source
 	w    *watch.Watcher
 	gate *gateLane // the lane's decision and barrier
+	page *pageData
 	log  zerolog.Logger
 }
 
@@ -42,7 +43,7 @@ func (d *Daemon) buildLanes(cfg *config.Config, reg prometheus.Registerer) {
 	}
 	d.models = models
 	for _, lc := range cfg.Lanes {
-		l := &lane{id: lc.ID, comp: d.health.Register("lane/" + lc.ID), log: d.log.With().Str("lane", lc.ID).Logger()}
+		l := &lane{id: lc.ID, comp: d.health.Register("lane/" + lc.ID), page: d.page, log: d.log.With().Str("lane", lc.ID).Logger()}
 		if models == nil {
 			l.comp.Set(health.Failed, false, err.Error())
 			continue
@@ -78,6 +79,7 @@ func (l *lane) onEvent(ev watch.Event) {
 	l.log.Info().Str("kind", ev.Kind.String()).Float32("conf", ev.Conf).Int("frames", len(ev.Frames)).
 		Bool("suppressed", ev.Suppressed).Str("evidence", ev.SceneImage).Msg("read event")
 	l.log.Debug().Str("plate", ev.Plate).Str("country", string(ev.Country)).Strs("runners_up", ev.RunnersUp).Msg("read event plate")
+	l.page.addRead(l.id, ev)
 	if l.gate != nil {
 		l.gate.offer(ev)
 	}

@@ -134,7 +134,7 @@ func (d *Daemon) buildLink(cfg *config.Config, reg prometheus.Registerer, starte
 		lanes[i] = command.Lane{ID: lc.ID, Direction: lc.Direction}
 	}
 	l.cmds, err = command.New(d.db.DB, c, command.Options{Topics: topics, Key: key, MaxAge: time.Duration(m.CommandMaxAge),
-		Lanes: lanes, Opener: d.opener(), IDs: d.ids, Recorder: ob, Resync: l.sync,
+		Lanes: lanes, Opener: d.opener(), IDs: d.ids, Recorder: pageSink{ob, d.page}, Resync: l.sync,
 		Ping: func() (uint64, int) {
 			seq, _ := d.permits.Seq()
 			st, _ := ob.Stats()

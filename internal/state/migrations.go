@@ -47,4 +47,10 @@ var Migrations = []Migration{
 		_, err = tx.CreateBucket([]byte("commands"))
 		return err
 	}},
+	{Version: 5, Name: "audit", Up: func(tx *bolt.Tx) error {
+		// internal/status: the technicians' page's audit log (who removed
+		// a vehicle from presence or asked for a resync, and why).
+		_, err := tx.CreateBucket([]byte("audit"))
+		return err
+	}},
 }

@@ -1,8 +1,20 @@
-// Package status serves the local, read-only status endpoint that
-// technicians and the box's own tooling (anprctl, the status page) use:
-// liveness, readiness, Prometheus metrics and a JSON summary. It reports
-// what the health registry holds; it takes no actions and changes no
-// state.
+// Package status serves the box's local status listener: liveness,
+// readiness, Prometheus metrics and a JSON summary for the box's own
+// tooling (anprctl), and the technicians' page — each lane's barrier,
+// loops, camera and last reads with their plate crops, the recent
+// passages, the outbox, the permit sync and the faults — which refreshes
+// itself every two seconds and works on a phone.
+//
+// It reports what the daemon's parts say (the health registry, a Source
+// of snapshots) and changes nothing but its own audit log. The page's
+// three actions (open a barrier, remove a vehicle from presence, ask for
+// a permit resync) go through an Actions the daemon gives, and only with
+// the token from status.action_token_file, by POST, within a rate limit,
+// and each is written to the audit log. Every route is refused to
+// clients outside status.allow.
+//
+// This package must not import camera, GPIO or broker code, nor reach
+// into the lanes: it sees them only through Source and Actions.
 package status
 
 import (
@@ -12,6 +24,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -72,10 +85,43 @@ type Config struct {
 	Health   *health.Registry
 	Gatherer prometheus.Gatherer
 	Now      func() time.Time
+
+	// Allow are the networks whose clients may use any route; others get
+	// 403. Empty: every client (the tests of the plain endpoints).
+	Allow []netip.Prefix
+	// Source gives the page its live data; nil: no page (/ is 404).
+	Source Source
+	// Images reads the plate crops the page shows; nil: none are shown.
+	Images Images
+	// Location is the site's time zone, for the times on the page;
+	// default UTC.
+	Location *time.Location
+	// Actions carries out the page's actions; Token is what they need.
+	// Actions are off (403) when either is empty.
+	Actions Actions
+	Token   string
+	// Audit keeps a record of every action tried; required with Actions.
+	Audit Audit
+	// Limits bound how often actions may be tried; zero fields take
+	// DefaultLimits'.
+	Limits Limits
+	// Log gets a line per action (never the token).
+	Log zerolog.Logger
+	// Metrics may be nil.
+	Metrics *Metrics
 }
 
 // Handler returns the endpoint's routes.
 func Handler(c Config) http.Handler {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Location == nil {
+		c.Location = time.UTC
+	}
+	if c.Metrics == nil {
+		c.Metrics = NewMetrics(nil)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		// Alive means the process answers HTTP; readiness is /readyz.
@@ -108,7 +154,53 @@ func Handler(c Config) http.Handler {
 		enc.SetIndent("", "  ")
 		enc.Encode(rep)
 	})
-	return mux
+	if c.Source != nil {
+		p := newPage(c)
+		mux.HandleFunc("GET /{$}", p.serveFull)
+		mux.HandleFunc("GET /live", p.serveLive)
+		mux.HandleFunc("GET /evidence/{path...}", p.serveImage)
+		a := newActions(c)
+		mux.HandleFunc("POST /actions/open", a.handle(a.open))
+		mux.HandleFunc("POST /actions/presence/remove", a.handle(a.removePresence))
+		mux.HandleFunc("POST /actions/resync", a.handle(a.resync))
+	}
+	return allowOnly(c.Allow, c.Metrics, mux)
+}
+
+// allowOnly refuses clients outside nets (none: everyone is let in).
+func allowOnly(nets []netip.Prefix, m *Metrics, h http.Handler) http.Handler {
+	if len(nets) == 0 {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a, ok := clientAddr(r)
+		if !ok || !allowed(nets, a) {
+			m.refused.WithLabelValues("network").Inc()
+			http.Error(w, fmt.Sprintf("403 forbidden: %s is not in status.allow", a), http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// clientAddr is the connection's peer; a proxy's X-Forwarded-For is not
+// believed (the listener is for the local network).
+func clientAddr(r *http.Request) (netip.Addr, bool) {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	// Prefixes never contain an address with a zone (fe80::1%eth0).
+	return ap.Addr().Unmap().WithZone(""), true
+}
+
+func allowed(nets []netip.Prefix, a netip.Addr) bool {
+	for _, p := range nets {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // Server serves a handler on a listener until its context ends.
