@@ -284,8 +284,11 @@ func TestDaemonLifecycle(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "in use by another anprd") {
 		t.Errorf("second anprd: %v\n%s", err, out)
 	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("second anprd took %v to give up", d)
+	// "At once": it does not wait for the lock. Loading the binary's
+	// libraries alone can take seconds on a busy 2-core machine, so the
+	// bound only tells a refusal from a wait.
+	if d := time.Since(start); d > 60*time.Second {
+		t.Errorf("second anprd took %v to give up: it waited for the lock", d)
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
