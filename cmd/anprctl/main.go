@@ -3,7 +3,9 @@
 // from the box; actions come through the daemon's own interfaces. Its
 // bench commands measure the access decision and the uplink on synthetic
 // data, and a whole lane (reader, decision, simulated barrier) on a clip.
-// Its central-side commands (keys, permits push, passages tail) speak the
+// Its doctor command checks a box's set-up (config, models, cameras,
+// broker, GPIO lines, clock, unit) and says what to fix, without driving
+// anything. Its central-side commands (keys, permits push, passages tail) speak the
 // MQTT protocol as the operator's central system would, for tests, demos
 // and operators without their own tooling.
 package main
@@ -34,6 +36,7 @@ Commands:
   status     what the daemon says about itself: site, lanes, components
   ready      exit 0 when the daemon is ready, 1 when not (prints why)
   version    print anprctl's version
+  doctor     check this box's set-up and say what to fix (anprctl doctor -h)
   read       read the plates in image files (anprctl read -h)
   eval       score the reader on a labelled folder (anprctl eval -h)
   synth      write a synthetic clip of a passing car, for the demo (anprctl synth -h)
@@ -61,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	withArgs := map[string]bool{"read": true, "eval": true, "synth": true, "bench": true, "keys": true, "permits": true, "passages": true}
+	withArgs := map[string]bool{"read": true, "eval": true, "synth": true, "bench": true, "keys": true, "permits": true, "passages": true, "doctor": true}
 	if fs.NArg() < 1 || fs.NArg() > 1 && !withArgs[fs.Arg(0)] {
 		fs.Usage()
 		return 2
@@ -70,6 +73,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	base := "http://" + *addr
 	switch fs.Arg(0) {
+	case "doctor":
+		return runDoctor(fs.Args()[1:], stdout, stderr)
 	case "read":
 		return runRead(fs.Args()[1:], stdout, stderr)
 	case "eval":
