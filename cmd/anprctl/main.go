@@ -74,7 +74,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	base := "http://" + *addr
 	switch fs.Arg(0) {
 	case "doctor":
-		return runDoctor(fs.Args()[1:], stdout, stderr)
+		a := fs.Args()[1:]
+		if *asJSON {
+			a = append([]string{"-json"}, a...)
+		}
+		return runDoctor(a, stdout, stderr)
 	case "read":
 		return runRead(fs.Args()[1:], stdout, stderr)
 	case "eval":
