@@ -91,8 +91,11 @@ func (d *doctor) checkBroker(ctx context.Context, m config.MQTT) finding {
 		return bad(c, levelFail, what, fix)
 	}
 	login := "anonymous"
-	if m.Username != "" {
+	switch {
+	case m.Username != "":
 		login = "user " + m.Username
+	case m.CertFile != "":
+		login = "the client certificate"
 	}
 	if tlsText != "" {
 		tlsText = ", " + tlsText

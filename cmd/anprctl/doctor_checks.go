@@ -311,7 +311,7 @@ func netTrouble(err error, addr string) (what, fix string) {
 			"check the host name, /etc/resolv.conf and the DNS server, or use the IP address"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return addr + " refused the connection: nothing listens on port " + port,
-			"start the service there, or correct the port"
+			"correct the port, or turn on the service that should listen there"
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
 		return addr + " is unreachable: " + err.Error(),
 			"check the box's network (ip addr, ip route) and that " + host + " is on it"

@@ -442,7 +442,7 @@ func TestDoctorBrokerTLS(t *testing.T) {
 	want(t, brokerDoctor(t, config.MQTT{Broker: strings.Replace(b.URL, "127.0.0.1", "localhost", 1), CAFile: b.CAFile, CertFile: b.CertFile, KeyFile: b.KeyFile}),
 		levelFail, "localhost", "mqtt.broker")
 	want(t, brokerDoctor(t, config.MQTT{Broker: b.URL, CAFile: b.CAFile, CertFile: b.CertFile, KeyFile: b.KeyFile}),
-		levelOK, "TLS 1.", "client certificate accepted", "anonymous")
+		levelOK, "TLS 1.", "client certificate accepted", "login as the client certificate accepted")
 }
 
 // TestDoctorRealRun runs anprctl doctor as a technician would, on a
