@@ -141,8 +141,7 @@ func runDoctor(args []string, stdout, stderr io.Writer) int {
 		}
 		return file[k]
 	}
-	fs2 := d.run(context.Background(), *path, getenv)
-	return report(fs2, *asJSON, stdout)
+	return report(d.run(context.Background(), *path, getenv), *asJSON, stdout)
 }
 
 // report prints the findings and returns the exit code.

@@ -382,7 +382,8 @@ func (d *doctor) checkGPIO(l *config.Lane, st stateInfo) []finding {
 			"run doctor on the gate box itself; there, load the GPIO driver (gpiodetect lists the chips); for a bench test without a barrier set gate.simulate: true")}
 	}
 	var out []finding
-	var held []string
+	var lines []string
+	ours := 0 // held by the running anprd
 	for role := range gate.NumLines {
 		spec, ok := specs[role]
 		if !ok {
@@ -412,7 +413,8 @@ func (d *doctor) checkGPIO(l *config.Lane, st stateInfo) []finding {
 		if ls.Used {
 			switch {
 			case ls.Consumer == "anprd" && st.pid > 0:
-				held = append(held, key+" "+where)
+				lines = append(lines, key+" "+where)
+				ours++
 				continue
 			case ls.Consumer == "":
 				out = append(out, bad(lc, levelFail, where+" is reserved by the kernel (a driver or device-tree overlay uses it)",
@@ -423,14 +425,14 @@ func (d *doctor) checkGPIO(l *config.Lane, st stateInfo) []finding {
 			}
 			continue
 		}
-		held = append(held, key+" "+where)
+		lines = append(lines, key+" "+where)
 	}
 	if len(out) > 0 {
 		return out
 	}
-	what := "lines present and free: " + strings.Join(held, ", ")
-	if st.pid > 0 {
-		what = "lines present (anprd holds them): " + strings.Join(held, ", ")
+	what := "lines present and free: " + strings.Join(lines, ", ")
+	if ours > 0 {
+		what = fmt.Sprintf("lines present, %d of %d held by the running anprd (pid %d): %s", ours, len(lines), st.pid, strings.Join(lines, ", "))
 	}
 	return []finding{okf(c, "%s", what)}
 }

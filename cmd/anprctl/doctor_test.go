@@ -232,7 +232,7 @@ func TestDoctorGPIO(t *testing.T) {
 	want(t, fs[0], levelFail, `held by "gpio-keys"`)
 
 	d.gpio = fakeGPIO{chips: []string{"gpiochip0"}, lines: map[int]gpiocdev.LineState{17: {Offset: 17, Used: true, Consumer: "anprd", Output: true}}}
-	want(t, d.checkGPIO(lane, stateInfo{pid: 4242})[0], levelOK, "anprd holds them")
+	want(t, d.checkGPIO(lane, stateInfo{pid: 4242})[0], levelOK, "1 of 2 held by the running anprd (pid 4242)")
 	want(t, d.checkGPIO(lane, stateInfo{})[0], levelFail, `held by "anprd"`)
 
 	d.gpio = fakeGPIO{chips: []string{"gpiochip0"}, err: &os.PathError{Op: "open", Path: "/dev/gpiochip0", Err: syscall.EACCES}}
