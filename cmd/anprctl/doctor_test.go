@@ -485,9 +485,15 @@ lanes:
 	path := filepath.Join(dir, "anprd.yaml")
 	os.WriteFile(path, []byte(cfg), 0o600)
 	os.Mkdir(filepath.Join(dir, "state"), 0o750)
+	os.Mkdir(filepath.Join(dir, "state-from-env"), 0o750)
+	// The unit's environment file applies, as it does to anprd (the
+	// test's own environment would win over it).
+	t.Setenv("ANPRD_STATE_DIR", "")
+	envFile := filepath.Join(dir, "anprd.env")
+	os.WriteFile(envFile, []byte("# overrides\nANPRD_STATE_DIR=state-from-env\n"), 0o644)
 
 	var out, errb bytes.Buffer
-	code := run([]string{"doctor", "-config", path, "-env", "", "-json", "-camera-timeout", "20s"}, &out, &errb)
+	code := run([]string{"doctor", "-config", path, "-env", envFile, "-json", "-camera-timeout", "20s"}, &out, &errb)
 	var rep struct {
 		OK     bool      `json:"ok"`
 		Checks []finding `json:"checks"`
@@ -503,7 +509,7 @@ lanes:
 		t.Logf("%-5s %-14s %s", f.Level, f.Check, f.Finding)
 	}
 	want(t, by["config"], levelOK, "site test-garage")
-	want(t, by["state"], levelOK, "writable", "not running")
+	want(t, by["state"], levelOK, "state-from-env writable", "not running")
 	want(t, by["models"], levelOK, "detector and recogniser sessions open")
 	want(t, by["camera in-1"], levelOK, "640x480 frame")
 	want(t, by["broker"], levelOK, "client certificate accepted", "user box-1 accepted")
