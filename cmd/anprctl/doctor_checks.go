@@ -61,7 +61,7 @@ func (d *doctor) checkState(dir string) (stateInfo, finding) {
 	if lerr == nil && pid > 0 {
 		st.pid = pid
 		running = fmt.Sprintf("; anprd is running (pid %d holds %s)", pid, state.LockName)
-		if name := d.state.Command(pid); name != "" && name != "anprd" {
+		if name := d.state.Command(pid); name != "" && !strings.HasPrefix(name, "anprd") {
 			return st, bad(c, levelFail, fmt.Sprintf("%s is locked by pid %d (%s), not by anprd", lock, pid, name),
 				"stop that process, or give anprd its own state.dir")
 		}
