@@ -68,6 +68,7 @@ type doctor struct {
 	systemd    func(ctx context.Context) (map[string]string, error) // nil: no systemctl
 	unitFile   string                                               // where make install puts the unit
 	access     *accessProbe                                         // nil: not run as root, or no anprd user
+	asRoot     bool                                                 // doctor runs as root
 
 	cameraTimeout time.Duration
 	brokerTimeout time.Duration
@@ -93,7 +94,7 @@ func newDoctor() *doctor {
 	if _, err := exec.LookPath("systemctl"); err == nil {
 		d.systemd = systemctlShow
 	}
-	if os.Geteuid() == 0 {
+	if d.asRoot = os.Geteuid() == 0; d.asRoot {
 		if u, err := user.Lookup("anprd"); err == nil {
 			d.access = newAccessProbe(u)
 		}

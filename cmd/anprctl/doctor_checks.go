@@ -69,6 +69,10 @@ func (d *doctor) checkState(dir string) (stateInfo, finding) {
 		running = "; not locked: anprd is not running"
 	}
 	if err := d.state.Writable(dir); err != nil {
+		if os.IsPermission(err) && !d.asRoot {
+			return st, bad(c, levelWarn, fmt.Sprintf("doctor may not write in %s: %v%s", dir, err, running),
+				"run doctor as root (sudo anprctl doctor), which also checks what the anprd user may write")
+		}
 		return st, bad(c, levelFail, fmt.Sprintf("cannot write in %s: %v%s", dir, err, running),
 			"chown -R anprd:anprd "+dir+" (the service runs as user anprd)")
 	}

@@ -325,6 +325,26 @@ func TestDoctorStateLock(t *testing.T) {
 	want(t, f, levelFail, "not a directory")
 }
 
+// readOnlyState is the real state probe on a directory doctor may not
+// write.
+type readOnlyState struct{ realState }
+
+func (readOnlyState) Writable(dir string) error {
+	return &os.PathError{Op: "open", Path: dir + "/.anprctl-doctor-1", Err: syscall.EACCES}
+}
+
+func TestDoctorStateNotWritable(t *testing.T) {
+	d := testDoctor()
+	d.state = readOnlyState{}
+	d.asRoot = true
+	_, f := d.checkState(t.TempDir())
+	want(t, f, levelFail, "cannot write", "chown -R anprd:anprd")
+	// A technician without root: the directory is anprd's, not theirs.
+	d.asRoot = false
+	_, f = d.checkState(t.TempDir())
+	want(t, f, levelWarn, "doctor may not write", "sudo anprctl doctor")
+}
+
 func TestLockHolder(t *testing.T) {
 	locks := "1: POSIX  ADVISORY  WRITE 99 00:1a:777 0 EOF\n" +
 		"2: FLOCK  ADVISORY  WRITE 4242 fd:01:1234567 0 EOF\n" +

@@ -55,7 +55,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("anprctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:9810", "the daemon's status endpoint (status.listen in its config)")
-	asJSON := fs.Bool("json", false, "print the daemon's JSON as it is")
+	asJSON := fs.Bool("json", false, "print JSON: the daemon's status as it is, doctor's findings")
 	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for the daemon")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usageText)
