@@ -541,3 +541,30 @@ lanes:
 		t.Errorf("exit %d, ok %v, with a FAIL: %v", code, rep.OK, anyFail)
 	}
 }
+
+// TestReport: one line per check, levels aligned, the fix after the
+// finding, line breaks in an error folded, and a count at the end.
+func TestReport(t *testing.T) {
+	fs := []finding{
+		okf("config", "/etc/anprd/anprd.yaml: site s"),
+		bad("clock", levelFail, "not synchronised", "timedatectl set-ntp true"),
+		bad("systemd", levelWarn, "systemd does not answer (a\nb)", "boot with systemd"),
+		skipf("access", "run as root"),
+	}
+	var out bytes.Buffer
+	if code := report(fs, false, &out); code != 1 {
+		t.Errorf("exit %d with a FAIL, want 1", code)
+	}
+	wantText := "ok    config   /etc/anprd/anprd.yaml: site s\n" +
+		"FAIL  clock    not synchronised -> fix: timedatectl set-ntp true\n" +
+		"warn  systemd  systemd does not answer (a; b) -> fix: boot with systemd\n" +
+		"skip  access   run as root\n" +
+		"\n1 ok, 1 warn, 1 FAIL, 1 skipped\n"
+	if out.String() != wantText {
+		t.Errorf("report:\n%s\nwant:\n%s", out.String(), wantText)
+	}
+	out.Reset()
+	if code := report(fs[:1], true, &out); code != 0 || !json.Valid(out.Bytes()) || !strings.Contains(out.String(), `"ok": true`) {
+		t.Errorf("-json: exit %d, %s", code, out.String())
+	}
+}
