@@ -73,10 +73,13 @@ install: build ## install binaries, the ONNX Runtime library, models, systemd un
 	install -m 0644 configs/anprd.example.yaml $(DESTDIR)/etc/anprd/anprd.example.yaml
 	@[ -e $(DESTDIR)/etc/anprd/anprd.yaml ] || install -m 0640 configs/anprd.example.yaml $(DESTDIR)/etc/anprd/anprd.yaml
 	@[ -e $(DESTDIR)/etc/default/anprd ] || { install -d $(DESTDIR)/etc/default && install -m 0644 systemd/anprd.env $(DESTDIR)/etc/default/anprd; }
+	install -d $(DESTDIR)/usr/share/doc/anprd
+	install -m 0644 README.md docs/install.md $(DESTDIR)/usr/share/doc/anprd/
 	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null; then \
-		id anprd >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /var/lib/anprd --shell /usr/sbin/nologin anprd; \
+		id anprd >/dev/null 2>&1 || useradd --system --user-group --no-create-home --home-dir /var/lib/anprd --shell /usr/sbin/nologin anprd; \
+		chgrp anprd /etc/anprd/anprd.yaml; \
 		udevadm control --reload-rules 2>/dev/null; udevadm trigger --subsystem-match=gpio 2>/dev/null; \
-		systemctl daemon-reload; echo "installed; edit /etc/anprd/anprd.yaml, then: systemctl enable --now anprd"; fi
+		systemctl daemon-reload; echo "installed; edit /etc/anprd/anprd.yaml, check the box with anprctl doctor, then: systemctl enable --now anprd"; fi
 
 clean: ## remove build output, demo clips and demo state (keeps .deps)
 	rm -rf $(BIN) .demo

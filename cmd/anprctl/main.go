@@ -3,7 +3,9 @@
 // from the box; actions come through the daemon's own interfaces. Its
 // bench commands measure the access decision and the uplink on synthetic
 // data, and a whole lane (reader, decision, simulated barrier) on a clip.
-// Its central-side commands (keys, permits push, passages tail) speak the
+// Its doctor command checks a box's set-up (config, models, cameras,
+// broker, GPIO lines, clock, unit) and says what to fix, without driving
+// anything. Its central-side commands (keys, permits push, passages tail) speak the
 // MQTT protocol as the operator's central system would, for tests, demos
 // and operators without their own tooling.
 package main
@@ -34,6 +36,7 @@ Commands:
   status     what the daemon says about itself: site, lanes, components
   ready      exit 0 when the daemon is ready, 1 when not (prints why)
   version    print anprctl's version
+  doctor     check this box's set-up and say what to fix (anprctl doctor -h)
   read       read the plates in image files (anprctl read -h)
   eval       score the reader on a labelled folder (anprctl eval -h)
   synth      write a synthetic clip of a passing car, for the demo (anprctl synth -h)
@@ -52,7 +55,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("anprctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:9810", "the daemon's status endpoint (status.listen in its config)")
-	asJSON := fs.Bool("json", false, "print the daemon's JSON as it is")
+	asJSON := fs.Bool("json", false, "print JSON: the daemon's status as it is, doctor's findings")
 	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for the daemon")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usageText)
@@ -61,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	withArgs := map[string]bool{"read": true, "eval": true, "synth": true, "bench": true, "keys": true, "permits": true, "passages": true}
+	withArgs := map[string]bool{"read": true, "eval": true, "synth": true, "bench": true, "keys": true, "permits": true, "passages": true, "doctor": true}
 	if fs.NArg() < 1 || fs.NArg() > 1 && !withArgs[fs.Arg(0)] {
 		fs.Usage()
 		return 2
@@ -70,6 +73,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	base := "http://" + *addr
 	switch fs.Arg(0) {
+	case "doctor":
+		a := fs.Args()[1:]
+		if *asJSON {
+			a = append([]string{"-json"}, a...)
+		}
+		return runDoctor(a, stdout, stderr)
 	case "read":
 		return runRead(fs.Args()[1:], stdout, stderr)
 	case "eval":

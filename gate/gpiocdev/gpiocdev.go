@@ -169,3 +169,44 @@ func (l *Lines) Close() error {
 	close(l.edges)
 	return errors.Join(errs...)
 }
+
+// LineState is what the kernel says of one line, read without requesting
+// it (gpioinfo's view).
+type LineState struct {
+	Chip     string // as in the Spec
+	Label    string // the chip's label, e.g. pinctrl-bcm2711
+	Offset   int
+	Name     string
+	Used     bool   // requested by someone (or reserved by the kernel)
+	Consumer string // who holds it, when Used
+	Output   bool
+}
+
+// Chips lists the GPIO character devices present, gpiochip0 first.
+func Chips() []string { return gpiocdev.Chips() }
+
+// Inspect opens spec's chip, finds its line and reads the line's info,
+// without requesting the line: it drives nothing and changes nothing, so
+// it is safe beside a running anprd and a live barrier (anprctl doctor).
+func Inspect(spec Spec) (LineState, error) {
+	chip, err := gpiocdev.NewChip(spec.Chip)
+	if err != nil {
+		return LineState{}, err
+	}
+	defer chip.Close()
+	st := LineState{Chip: spec.Chip, Label: chip.Label, Offset: spec.Offset}
+	if spec.Offset < 0 {
+		if st.Offset, err = chip.FindLine(spec.Name); err != nil {
+			return st, fmt.Errorf("no line named %q on %s: %w", spec.Name, spec.Chip, err)
+		}
+	} else if spec.Offset >= chip.Lines() {
+		return st, fmt.Errorf("%s has lines 0-%d, no line %d", spec.Chip, chip.Lines()-1, spec.Offset)
+	}
+	info, err := chip.LineInfo(st.Offset)
+	if err != nil {
+		return st, err
+	}
+	st.Name, st.Used, st.Consumer = info.Name, info.Used, info.Consumer
+	st.Output = info.Config.Direction == gpiocdev.LineDirectionOutput
+	return st, nil
+}

@@ -2,6 +2,7 @@ package gpiocdev
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -231,5 +232,40 @@ func TestBarrierOnSimulatedChip(t *testing.T) {
 		case <-deadline:
 			t.Fatal("no vehicle through")
 		}
+	}
+}
+
+// TestInspectMissingChip runs everywhere: a chip that is not there is
+// os.ErrNotExist, which anprctl doctor reports as a missing chip.
+func TestInspectMissingChip(t *testing.T) {
+	_, err := Inspect(Spec{Chip: "/dev/anprd-no-such-chip", Offset: 3})
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Inspect on a missing chip = %v, want os.ErrNotExist", err)
+	}
+}
+
+// TestInspectSimulatedChip: Inspect reports a line's name and its holder
+// without requesting it, so a line Inspect looked at can still be
+// requested, and a line held by Open shows its consumer.
+func TestInspectSimulatedChip(t *testing.T) {
+	c := newSimChip(t, 4, map[int]string{2: "SAFETY_LOOP"})
+	st, err := Inspect(Spec{Chip: c.chip, Offset: -1, Name: "SAFETY_LOOP"})
+	if err != nil || st.Offset != 2 || st.Used {
+		t.Fatalf("Inspect(SAFETY_LOOP) = %+v, %v; want offset 2, unused", st, err)
+	}
+	if _, err := Inspect(Spec{Chip: c.chip, Offset: 4}); err == nil || !strings.Contains(err.Error(), "no line 4") {
+		t.Errorf("Inspect(offset 4 of 4) = %v", err)
+	}
+	if _, err := Inspect(Spec{Chip: c.chip, Offset: -1, Name: "NOPE"}); err == nil {
+		t.Error("Inspect of a missing line name: no error")
+	}
+	lines, err := Open(map[gate.Line]Spec{gate.LineOpen: {Chip: c.chip, Offset: 0}, gate.LineSafety: {Chip: c.chip, Offset: 2}}, "anprd-test")
+	if err != nil {
+		t.Fatalf("Open after Inspect: %v", err)
+	}
+	defer lines.Close()
+	st, err = Inspect(Spec{Chip: c.chip, Offset: 0})
+	if err != nil || !st.Used || st.Consumer != "anprd-test" || !st.Output {
+		t.Errorf("Inspect(held output) = %+v, %v; want used by anprd-test, output", st, err)
 	}
 }
