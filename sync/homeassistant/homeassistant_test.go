@@ -224,7 +224,7 @@ func TestDiscoveryThroughBroker(t *testing.T) {
 			if err := json.Unmarshal(st.Payload, &ps); err != nil {
 				t.Fatalf("%s: state %s: %v", topic, st.Payload, err)
 			}
-			value, _ = ps[c.ValueTemplate[len("{{ value_json.") : len(c.ValueTemplate)-3]].(string)
+			value, _ = ps[c.ValueTemplate[len("{{ value_json."):len(c.ValueTemplate)-3]].(string)
 		case "{{ 'ON' if value == 'fault' else 'OFF' }}":
 			value = map[bool]string{true: "ON", false: "OFF"}[value == "fault"]
 		default:
