@@ -1,8 +1,12 @@
 package outbox
 
 import (
+	"bufio"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -11,6 +15,7 @@ import (
 	"anprd/internal/evidence"
 	"anprd/internal/passage"
 	"anprd/internal/presence"
+	"anprd/internal/state"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -281,5 +286,159 @@ func TestRetentionCrash(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.want(t, "after the next round", map[string]bool{"permit": false, "charged": true, "refused": true, "tailgate": true, "undelivered": true, "orphan": false})
+	}
+}
+
+// slowFiles deletes through the store, a millisecond per image, so that
+// a kill lands in the middle of a round.
+type slowFiles struct{ *evidence.Store }
+
+func (s slowFiles) Remove(path string) error {
+	time.Sleep(time.Millisecond)
+	return s.Store.Remove(path)
+}
+
+// killedRetentionPassage is passage i of the kill test: every third is
+// charged (needs follow-up), the others are permits let in.
+func killedRetentionPassage(i int) passage.Passage {
+	p := testPassage(i)
+	if i%3 == 0 {
+		p.Decision.Class, p.Decision.Action = decide.Unregistered, decide.OpenCharge
+	}
+	return p
+}
+
+// TestKilledMidRetention kills a process in the middle of a retention
+// round over 600 delivered passages with their images, at a random
+// moment, and opens the database again: every passage kept for follow-up
+// still has its images and its plate, every passage redacted has lost
+// its images; the next round finishes the job.
+func TestKilledMidRetention(t *testing.T) {
+	const n = 600
+	at := base.Add(8 * 24 * time.Hour)
+	if dir := os.Getenv("ANPRD_TEST_RETENTION_CRASH"); dir != "" {
+		db, err := state.Open(filepath.Join(dir, "state"), state.Migrations)
+		if err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		ob, _ := Open(db.DB, Options{Max: 1 << 20, Evidence: true})
+		store, _ := evidence.New(filepath.Join(dir, "evidence"))
+		retainChunk = 20 // many transactions, so the kill can fall between any two
+		fmt.Println("ready")
+		_, err = ob.Retain(at, week, slowFiles{store})
+		fmt.Println("done", err)
+		select {} // wait for the kill
+	}
+	dir := t.TempDir()
+	store, err := evidence.New(filepath.Join(dir, "evidence"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := state.Open(filepath.Join(dir, "state"), state.Migrations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob, err := Open(db.DB, Options{Max: 1 << 20, Evidence: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := make([]passage.Passage, n)
+	for i := range ps {
+		p := killedRetentionPassage(i)
+		pp, sp, err := store.Save(p.Time, "in-1", uint64(i), []byte("plate"), []byte("scene"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rel := range []string{pp, sp} {
+			os.Chtimes(filepath.Join(dir, "evidence", rel), p.Time, p.Time)
+		}
+		p.Evidence = passage.Evidence{Plate: pp, Scene: sp}
+		ps[i] = p
+	}
+	if err := ob.RecordAll(ps); err != nil {
+		t.Fatal(err)
+	}
+	es, _ := ob.Next(0, 10*n)
+	var seqs []uint64
+	for _, e := range es {
+		seqs = append(seqs, e.Seq)
+	}
+	ob.Done(seqs)
+	db.Close()
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKilledMidRetention$")
+	cmd.Env = append(os.Environ(), "ANPRD_TEST_RETENTION_CRASH="+dir)
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() || sc.Text() != "ready" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("child said %q", sc.Text())
+	}
+	// Kill it once it has started deleting, at a random moment after.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		left, _ := filepath.Glob(filepath.Join(dir, "evidence", "*", "*.jpg"))
+		if len(left) < 2*n {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatal("the child deleted nothing")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	wait := time.Duration(rand.IntN(400)) * time.Millisecond
+	time.Sleep(wait)
+	cmd.Process.Kill()
+	cmd.Wait()
+
+	db = openDB(t, filepath.Join(dir, "state"))
+	if ob, err = Open(db.DB, Options{Max: 1 << 20, Evidence: true}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string, finished bool) (redacted, gone int) {
+		t.Helper()
+		for i, p := range ps {
+			s, err := ob.Get(p.ID)
+			if err != nil || s == nil {
+				t.Fatalf("%s: passage %d: %v, %v", when, i, s, err)
+			}
+			files := 0
+			for _, rel := range []string{p.Evidence.Plate, p.Evidence.Scene} {
+				if _, err := os.Stat(filepath.Join(dir, "evidence", rel)); err == nil {
+					files++
+				}
+			}
+			isRedacted := s.Passage.Read == nil
+			switch {
+			case FollowUp(&p) && (files != 2 || isRedacted):
+				t.Fatalf("%s: charged passage %d lost evidence: %d images, redacted %v", when, i, files, isRedacted)
+			case isRedacted && files != 0:
+				t.Fatalf("%s: passage %d redacted with %d images left", when, i, files)
+			case finished && !FollowUp(&p) && (!isRedacted || files != 0):
+				t.Fatalf("%s: passage %d not done: %d images, redacted %v", when, i, files, isRedacted)
+			}
+			if isRedacted {
+				redacted++
+			}
+			if files == 0 {
+				gone++
+			}
+		}
+		return redacted, gone
+	}
+	r, g := check("after the kill", false)
+	t.Logf("killed after %v: %d passages redacted, %d without images", wait, r, g)
+	if _, err := ob.Retain(at, week, store); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := check("after the next round", true); r != n-n/3 {
+		t.Errorf("%d redacted, want %d", r, n-n/3)
 	}
 }
