@@ -265,10 +265,10 @@ func (d *Discovery) publish(topic string, payload []byte, kind string) bool {
 }
 
 // Barrier reports lane's barrier state (closed, opening, open, closing,
-// fault). It never blocks.
+// fault; others are not sent). It never blocks.
 func (d *Discovery) Barrier(lane, state string) {
-	if !d.o.Enabled {
-		return
+	if !d.o.Enabled || !slices.Contains(barrierStates, state) {
+		return // a state Home Assistant's enum does not know (unknown at start) is not sent
 	}
 	d.mu.Lock()
 	d.barrier[lane] = state

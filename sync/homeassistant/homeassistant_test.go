@@ -156,6 +156,7 @@ func TestDiscoveryThroughBroker(t *testing.T) {
 	ha, stop := box(t, b, o)
 	ha.Barrier("in-1", "closed")
 	ha.Barrier("in-1", "opening")
+	ha.Barrier("in-1", "unknown") // not one of the sensor's options: not sent
 	d, _ := passage.FromDecision(decide.Decision{Class: decide.PermitInUse, Action: decide.OpenCharge, Plate: "EL43210"})
 	ha.Passage(&passage.Passage{Lane: "in-1", Direction: "entry", Kind: passage.Vehicle, Time: t0, Read: &passage.Read{Plate: "EL43210"},
 		Decision: d, Gate: passage.Gate{Action: passage.Opened, Passed: true}})
