@@ -93,9 +93,13 @@ type RetainResult struct {
 // evidence, a manual opening takes a read of up to 2 minutes before).
 const keepMargin = time.Hour
 
-// retainChunk is how many passages one redaction transaction takes, so
-// Record never waits long behind it.
-var retainChunk = 256
+// retainChunk is how many passages one redaction transaction takes, and
+// retainScanChunk how many local copies one read transaction looks at,
+// so Record never waits long behind retention.
+var (
+	retainChunk     = 256
+	retainScanChunk = 1000
+)
 
 // Retain runs one retention round at now: the passages older than maxAge
 // that were delivered and need no follow-up, or were acknowledged, lose
@@ -113,48 +117,71 @@ func (o *Outbox) Retain(now time.Time, maxAge time.Duration, files Files) (Retai
 	}
 	var todo []due
 	keep := map[string]bool{}
-	err := o.db.View(func(tx *bolt.Tx) error {
-		b := open(tx)
-		c := b.p.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			var id passage.ID
-			if len(k) != len(id) || len(v) < 2 {
-				return fmt.Errorf("damaged record (key %d bytes, value %d bytes)", len(k), len(v))
+	// The local copies are read in short transactions: a long read
+	// transaction would hold up a Record that needs the file to grow.
+	var errs []error
+	var from []byte
+	for {
+		var next []byte
+		err := o.db.View(func(tx *bolt.Tx) error {
+			b := open(tx)
+			c := b.p.Cursor()
+			k, v := c.First()
+			if from != nil {
+				k, v = c.Seek(from)
 			}
-			copy(id[:], k)
-			at := id.Time()
-			if !at.Before(cutoff.Add(keepMargin)) {
-				break
-			}
-			flags, _ := retFlags(b.ret, k)
-			if flags&flagRedacted != 0 {
-				continue
-			}
-			var p passage.Passage
-			if err := json.Unmarshal(v[1:], &p); err != nil {
-				return fmt.Errorf("passage %s: %w", id, err)
-			}
-			paths := evidencePaths(&p)
-			eligible := at.Before(cutoff) && v[0] == stateSent && (flags&flagAcked != 0 || !FollowUp(&p))
-			if !eligible {
-				if at.Before(cutoff) && v[0] == stateSent {
-					res.Held++
+			for n := 0; k != nil; k, v = c.Next() {
+				if n == retainScanChunk {
+					next = append([]byte(nil), k...)
+					return nil
 				}
-				for _, path := range paths {
-					keep[path] = true
+				n++
+				var id passage.ID
+				if len(k) != len(id) || len(v) < 2 {
+					errs = append(errs, fmt.Errorf("damaged record (key %d bytes, value %d bytes)", len(k), len(v)))
+					continue
 				}
-				continue
+				copy(id[:], k)
+				at := id.Time()
+				if !at.Before(cutoff.Add(keepMargin)) {
+					return nil
+				}
+				flags, _ := retFlags(b.ret, k)
+				if flags&flagRedacted != 0 {
+					continue
+				}
+				var p passage.Passage
+				if err := json.Unmarshal(v[1:], &p); err != nil {
+					// Its images cannot be told: the sweep of images of
+					// no passage is skipped this round (errs).
+					errs = append(errs, fmt.Errorf("passage %s: %w", id, err))
+					continue
+				}
+				paths := evidencePaths(&p)
+				eligible := at.Before(cutoff) && v[0] == stateSent && (flags&flagAcked != 0 || !FollowUp(&p))
+				if !eligible {
+					if at.Before(cutoff) && v[0] == stateSent {
+						res.Held++
+					}
+					for _, path := range paths {
+						keep[path] = true
+					}
+					continue
+				}
+				todo = append(todo, due{id, paths})
 			}
-			todo = append(todo, due{id, paths})
+			return nil
+		})
+		if err != nil {
+			return res, fmt.Errorf("outbox: retention: %w", err)
 		}
-		return nil
-	})
-	if err != nil {
-		return res, fmt.Errorf("outbox: retention: %w", err)
+		if next == nil {
+			break
+		}
+		from = next
 	}
 	o.m.held.Set(float64(res.Held))
 
-	var errs []error
 	for len(todo) > 0 {
 		n := min(retainChunk, len(todo))
 		chunk := todo[:n]

@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	bolt "go.etcd.io/bbolt"
 )
 
 const week = 7 * 24 * time.Hour
@@ -172,6 +173,8 @@ func (f *retentionFixture) want(t *testing.T, when string, kept map[string]bool)
 }
 
 func TestRetention(t *testing.T) {
+	defer func(n int) { retainScanChunk = n }(retainScanChunk)
+	retainScanChunk = 2 // several read transactions
 	f := newRetentionFixture(t, t.TempDir())
 	all := map[string]bool{"permit": true, "charged": true, "refused": true, "tailgate": true, "undelivered": true, "orphan": true}
 
@@ -440,5 +443,30 @@ func TestKilledMidRetention(t *testing.T) {
 	}
 	if r, _ := check("after the next round", true); r != n-n/3 {
 		t.Errorf("%d redacted, want %d", r, n-n/3)
+	}
+}
+
+// TestRetentionDamagedRecord: a local copy that cannot be read stops
+// nothing else, but the images of no passage are not swept that round
+// (the damaged one's cannot be told from them).
+func TestRetentionDamagedRecord(t *testing.T) {
+	f := newRetentionFixture(t, t.TempDir())
+	bad := testPassage(50)
+	err := f.ob.db.Update(func(tx *bolt.Tx) error {
+		return open(tx).p.Put(bad.ID[:], []byte{stateSent, '{', 'x'})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.ob.Retain(base.Add(8*24*time.Hour), week, f.store)
+	if err == nil {
+		t.Error("a damaged record went unreported")
+	}
+	if res.Redacted != 2 {
+		t.Errorf("%+v: the others were not redacted", res)
+	}
+	f.want(t, "damaged record", map[string]bool{"permit": false, "charged": true, "orphan": true})
+	if got := testutil.ToFloat64(f.ob.m.retentionErrors); got != 1 {
+		t.Errorf("errors counted %v", got)
 	}
 }
