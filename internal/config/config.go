@@ -42,35 +42,36 @@ const Version = 1
 
 // Defaults, applied by Parse to keys left out or empty.
 const (
-	defaultTimeZone       = "Europe/Oslo"
-	defaultLogLevel       = "info"
-	defaultLogFormat      = "auto"
-	defaultStateDir       = "/var/lib/anprd"
-	defaultStatusListen   = "127.0.0.1:9810"
-	defaultONNXRuntime    = "/usr/lib/anprd/libonnxruntime.so.1"
-	defaultModelsDir      = "/usr/share/anprd/models"
-	defaultThreads        = 1
-	defaultMinPlateWidth  = 120
-	defaultTopicPrefix    = "anpr/v1"
-	defaultKeepalive      = Duration(30 * time.Second)
-	defaultHeartbeat      = Duration(time.Minute)
-	defaultCommandMaxAge  = Duration(time.Minute)
-	defaultOutboxMax      = 100000
-	defaultOutboxFull     = OutboxDropOldest
-	defaultEvidence       = Duration(7 * day)
-	defaultPassages       = Duration(30 * day)
-	defaultMode           = ModeBarrier
-	defaultRTSPTransport  = "tcp"
-	defaultGPIOChip       = "gpiochip0"
-	defaultOpenMode       = OpenPulse
-	defaultPulse          = Duration(500 * time.Millisecond)
-	defaultFailMode       = FailSecure
-	defaultCloseTimeout   = Duration(30 * time.Second)
-	defaultConfirmTimeout = Duration(10 * time.Second)
-	defaultAntiPassback   = PassbackSoft
-	defaultMaxStay        = Duration(7 * day)
-	defaultMinConf        = 0.5
-	defaultNearMatchConf  = 0.85
+	defaultTimeZone        = "Europe/Oslo"
+	defaultLogLevel        = "info"
+	defaultLogFormat       = "auto"
+	defaultStateDir        = "/var/lib/anprd"
+	defaultStatusListen    = "127.0.0.1:9810"
+	defaultONNXRuntime     = "/usr/lib/anprd/libonnxruntime.so.1"
+	defaultModelsDir       = "/usr/share/anprd/models"
+	defaultThreads         = 1
+	defaultMinPlateWidth   = 120
+	defaultTopicPrefix     = "anpr/v1"
+	defaultKeepalive       = Duration(30 * time.Second)
+	defaultHeartbeat       = Duration(time.Minute)
+	defaultCommandMaxAge   = Duration(time.Minute)
+	defaultOutboxMax       = 100000
+	defaultOutboxFull      = OutboxDropOldest
+	defaultDiscoveryPrefix = "homeassistant"
+	defaultEvidence        = Duration(7 * day)
+	defaultPassages        = Duration(30 * day)
+	defaultMode            = ModeBarrier
+	defaultRTSPTransport   = "tcp"
+	defaultGPIOChip        = "gpiochip0"
+	defaultOpenMode        = OpenPulse
+	defaultPulse           = Duration(500 * time.Millisecond)
+	defaultFailMode        = FailSecure
+	defaultCloseTimeout    = Duration(30 * time.Second)
+	defaultConfirmTimeout  = Duration(10 * time.Second)
+	defaultAntiPassback    = PassbackSoft
+	defaultMaxStay         = Duration(7 * day)
+	defaultMinConf         = 0.5
+	defaultNearMatchConf   = 0.85
 )
 
 // Anti-passback modes, as written in the file.
@@ -206,11 +207,27 @@ type MQTT struct {
 	// drop_oldest (default; the oldest waiting passage is not uploaded,
 	// its local copy stays) or refuse_new (the new passage is not kept).
 	OutboxWhenFull string `yaml:"outbox_when_full"`
+	// HomeAssistant publishes Home Assistant MQTT discovery for the box's
+	// lanes, barriers and last plates. Off by default.
+	HomeAssistant HomeAssistant `yaml:"home_assistant"`
+}
+
+// HomeAssistant is Home Assistant's MQTT discovery (sync/homeassistant).
+type HomeAssistant struct {
+	Enabled bool `yaml:"enabled"`
+	// DiscoveryPrefix is Home Assistant's discovery prefix; default
+	// "homeassistant". No wildcards, no leading or trailing '/'.
+	DiscoveryPrefix string `yaml:"discovery_prefix"`
 }
 
 // Retention says how long personal data is kept on the box.
 type Retention struct {
-	Evidence Duration `yaml:"evidence"` // evidence images; default 7d; 1h..30d
+	// Evidence: the evidence images and the plate of a passage that was
+	// delivered and needs no follow-up are deleted this long after the
+	// passage; those of a passage that leads to a charge or a sanction are
+	// kept until the central system acknowledges it (docs/protocol.md, ack),
+	// then this long. Default 7d; 1h..30d.
+	Evidence Duration `yaml:"evidence"`
 	Passages Duration `yaml:"passages"` // local copy of uploaded passages; default 30d; 1h..90d
 }
 
@@ -452,6 +469,7 @@ func (c *Config) applyDefaults() {
 		c.MQTT.OutboxMaxPassages = defaultOutboxMax
 	}
 	setDefault(&c.MQTT.OutboxWhenFull, defaultOutboxFull)
+	setDefault(&c.MQTT.HomeAssistant.DiscoveryPrefix, defaultDiscoveryPrefix)
 	if c.Retention.Evidence == 0 {
 		c.Retention.Evidence = defaultEvidence
 	}

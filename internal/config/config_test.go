@@ -41,6 +41,7 @@ func TestGood(t *testing.T) {
 				"mqtt.heartbeat":       {c.MQTT.Heartbeat, Duration(time.Minute)},
 				"mqtt.command_max_age": {c.MQTT.CommandMaxAge, Duration(time.Minute)},
 				"mqtt.evidence":        {*c.MQTT.Evidence, true},
+				"mqtt.home_assistant":  {c.MQTT.HomeAssistant, HomeAssistant{DiscoveryPrefix: "homeassistant"}},
 				"mqtt.outbox_max":      {c.MQTT.OutboxMaxPassages, 100000},
 				"mqtt.outbox_full":     {c.MQTT.OutboxWhenFull, "drop_oldest"},
 				"mqtt.central_key":     {c.MQTT.CentralKeyFile, ""},

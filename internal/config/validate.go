@@ -260,6 +260,9 @@ func (c *Config) validateMQTT(add addFunc) {
 	if m.OutboxMaxPassages < minOutbox || m.OutboxMaxPassages > maxOutbox {
 		add("mqtt.outbox_max_passages", "%d is out of range %d..%d", m.OutboxMaxPassages, minOutbox, maxOutbox)
 	}
+	if err := checkTopicPrefix(m.HomeAssistant.DiscoveryPrefix); err != nil {
+		add("mqtt.home_assistant.discovery_prefix", "%q %v", m.HomeAssistant.DiscoveryPrefix, err)
+	}
 	if !slices.Contains([]string{OutboxDropOldest, OutboxRefuseNew}, m.OutboxWhenFull) {
 		add("mqtt.outbox_when_full", "%q is not drop_oldest or refuse_new", m.OutboxWhenFull)
 	}

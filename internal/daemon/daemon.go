@@ -161,9 +161,6 @@ func New(o Options) (*Daemon, error) {
 		d.log.Error().Err(err).Msg("evidence images will not be kept")
 	} else {
 		d.evidence = store
-		d.add(stageHousekeeping, "retention", func(ctx context.Context) error {
-			return d.sweep(ctx, time.Duration(cfg.Retention.Evidence))
-		})
 	}
 	if err := d.openData(); err != nil {
 		ln.Close()

@@ -14,6 +14,7 @@ import (
 	"anprd/internal/config"
 	"anprd/internal/passage"
 	"anprd/sync/command"
+	"anprd/sync/homeassistant"
 	"anprd/sync/protocol"
 	"anprd/sync/telemetry"
 
@@ -60,8 +61,8 @@ func (d *Daemon) buildGates(cfg *config.Config, reg prometheus.Registerer) error
 	for i := range cfg.Lanes {
 		lc := &cfg.Lanes[i]
 		g := &gateLane{id: lc.ID}
-		b, err := setup.Lane(cfg, lc, g.trigger, setup.Deps{Desk: desk, Sink: pageSink{d.link.outbox, d.page}, IDs: d.ids,
-			Metrics: gm, Telemetry: gateTelemetry{d.link.tel}, Log: d.log})
+		b, err := setup.Lane(cfg, lc, g.trigger, setup.Deps{Desk: desk, Sink: d.link.sink, IDs: d.ids,
+			Metrics: gm, Telemetry: gateTelemetry{d.link.tel, d.link.ha}, Log: d.log})
 		if err != nil {
 			d.closeGates()
 			return err
@@ -87,10 +88,17 @@ func (d *Daemon) closeGates() {
 	}
 }
 
-// gateTelemetry sends barrier transitions with the uplink's telemetry.
-type gateTelemetry struct{ tel *telemetry.Telemetry }
+// gateTelemetry sends barrier transitions with the uplink's telemetry,
+// and to Home Assistant.
+type gateTelemetry struct {
+	tel *telemetry.Telemetry
+	ha  *homeassistant.Discovery
+}
 
 func (t gateTelemetry) GateTransition(tr gate.Transition) {
+	if t.ha != nil {
+		t.ha.Barrier(tr.Lane, tr.To.String())
+	}
 	if t.tel == nil {
 		return
 	}

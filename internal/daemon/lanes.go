@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 	"image"
 	"time"
@@ -111,27 +110,6 @@ func (d *Daemon) laneRound(now time.Time) {
 			d.link.tel.Report(protocol.Event{Time: now, Lane: l.id, Part: protocol.PartCamera, State: string(state), Detail: detail})
 		}
 		d.laneStates[l.id] = state
-	}
-}
-
-// sweep deletes evidence older than the retention period, at start and
-// then hourly.
-func (d *Daemon) sweep(ctx context.Context, maxAge time.Duration) error {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		n, err := d.evidence.Sweep(d.o.Now(), maxAge)
-		if err != nil {
-			d.log.Warn().Err(err).Msg("evidence sweep incomplete")
-		}
-		if n > 0 {
-			d.log.Info().Int("deleted", n).Dur("older_than", maxAge).Msg("evidence images past retention deleted")
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
 	}
 }
 

@@ -17,7 +17,9 @@ import (
 	"anprd/internal/passage"
 	"anprd/internal/permit"
 	"anprd/internal/presence"
+	"anprd/sync/ack"
 	"anprd/sync/command"
+	"anprd/sync/homeassistant"
 	"anprd/sync/mqtt"
 	"anprd/sync/outbox"
 	"anprd/sync/permitsync"
@@ -39,6 +41,9 @@ type link struct {
 	peers   *presencesync.Peers
 	cmds    *command.Handler
 	tel     *telemetry.Telemetry
+	acks    *ack.Handler
+	ha      *homeassistant.Discovery
+	sink    *recorder // the outbox, as the lanes and commands record passages
 	keyless bool
 
 	comp     *health.Component // "uplink"
@@ -79,6 +84,7 @@ func (d *Daemon) buildLink(cfg *config.Config, reg prometheus.Registerer, starte
 	}
 	ob.RegisterGauges(reg, d.o.Now)
 	l.outbox = ob
+	l.sink = &recorder{ob: ob, m: d.metrics, page: d.page}
 
 	var key ed25519.PublicKey
 	if m.CentralKeyFile != "" {
@@ -119,7 +125,7 @@ func (d *Daemon) buildLink(cfg *config.Config, reg prometheus.Registerer, starte
 		images = d.evidence
 	}
 	l.up = uplink.New(ob, c, uplink.Options{Topics: topics, Images: images, EvidenceMaxAge: time.Duration(cfg.Retention.Evidence),
-		Now: d.o.Now, Log: log, Metrics: uplink.NewMetrics(reg)})
+		Keep: ob.Held, Now: d.o.Now, Log: log, Metrics: uplink.NewMetrics(reg)})
 
 	l.sync = permitsync.New(d.permits, c, permitsync.Options{Topics: topics, Key: key, Now: d.o.Now,
 		Log: d.log.With().Str("component", "permit-sync").Logger(), Metrics: permitsync.NewMetrics(reg)})
@@ -134,7 +140,7 @@ func (d *Daemon) buildLink(cfg *config.Config, reg prometheus.Registerer, starte
 		lanes[i] = command.Lane{ID: lc.ID, Direction: lc.Direction}
 	}
 	l.cmds, err = command.New(d.db.DB, c, command.Options{Topics: topics, Key: key, MaxAge: time.Duration(m.CommandMaxAge),
-		Lanes: lanes, Opener: d.opener(), IDs: d.ids, Recorder: pageSink{ob, d.page}, Resync: l.sync,
+		Lanes: lanes, Opener: d.opener(), IDs: d.ids, Recorder: l.sink, Resync: l.sync,
 		Ping: func() (uint64, int) {
 			seq, _ := d.permits.Seq()
 			st, _ := ob.Stats()
@@ -148,6 +154,10 @@ func (d *Daemon) buildLink(cfg *config.Config, reg prometheus.Registerer, starte
 	d.cancelCmds = cancelCmds
 	c.Subscribe("commands", protocol.QoSAtLeastOnce, smallQueueBytes, func(r mqtt.Received) { l.cmds.Handle(cmdCtx, r.Topic, r.Payload) }, l.cmds.Filter())
 
+	l.acks = ack.New(ob, ack.Options{Topics: topics, Key: key, Now: d.o.Now,
+		Log: d.log.With().Str("component", "acks").Logger(), Metrics: ack.NewMetrics(reg)})
+	c.Subscribe("acks", protocol.QoSAtLeastOnce, smallQueueBytes, func(r mqtt.Received) { l.acks.Handle(r.Topic, r.Payload) }, l.acks.Filter())
+
 	l.tel = telemetry.New(c, telemetry.Options{Topics: topics, Version: buildinfo.Get().Version, ConfigDigest: cfg.Digest, Started: started,
 		Interval: time.Duration(m.Heartbeat), Health: d.health, Outbox: ob.Stats, Sync: l.sync.State,
 		Connects: func() uint64 { return c.Status().Connects }, Now: d.o.Now, Log: log, Metrics: telemetry.NewMetrics(reg)})
@@ -158,12 +168,29 @@ func (d *Daemon) buildLink(cfg *config.Config, reg prometheus.Registerer, starte
 	c.OnConnect(l.tel.Connected)
 	c.OnConnect(l.sync.Connected)
 
+	// Home Assistant discovery (after the online status, which is the
+	// entities' availability). Built also when off, to remove what an
+	// earlier run published.
+	var haLanes []homeassistant.Lane
+	for _, lc := range cfg.Lanes {
+		haLanes = append(haLanes, homeassistant.Lane{ID: lc.ID, Name: lc.Name, Direction: lc.Direction, Barrier: lc.Mode != config.ModeFreeFlow})
+	}
+	l.ha = homeassistant.New(c, homeassistant.Options{Enabled: m.HomeAssistant.Enabled, Prefix: m.HomeAssistant.DiscoveryPrefix,
+		Topics: topics, Lanes: haLanes, SiteName: cfg.Site.Name, Version: buildinfo.Get().Version,
+		StateFile: homeassistant.StateFileIn(d.db.Dir()), Log: d.log.With().Str("component", "homeassistant").Logger(),
+		Metrics: homeassistant.NewMetrics(reg)})
+	l.sink.ha = l.ha
+	c.OnConnect(l.ha.Connected)
+
 	d.add(stageUplink, "uplink", l.up.Run)
 	d.add(stageUplink, "permit-sync", l.sync.Run)
 	d.add(stageUplink, "telemetry", l.tel.Run)
 	d.add(stageBroker, "broker", func(ctx context.Context) error { return c.Run(ctx, l.tel.Offline) })
 	d.add(stageHousekeeping, "passage-retention", func(ctx context.Context) error {
 		return d.sweepPassages(ctx, time.Duration(cfg.Retention.Passages))
+	})
+	d.add(stageHousekeeping, "retention", func(ctx context.Context) error {
+		return d.retain(ctx, time.Duration(cfg.Retention.Evidence))
 	})
 	d.link = l
 	d.linkRound()
@@ -234,6 +261,69 @@ func (d *Daemon) sweepPassages(ctx context.Context, keep time.Duration) error {
 		case <-t.C:
 		}
 	}
+}
+
+// retain runs the retention of evidence and plates (outbox.Retain) at
+// start and then hourly: delivered passages that need no follow-up, or
+// were acknowledged, lose their images and plate after maxAge, and images
+// of no passage go too.
+func (d *Daemon) retain(ctx context.Context, maxAge time.Duration) error {
+	var files outbox.Files = noFiles{}
+	if d.evidence != nil {
+		files = d.evidence
+	}
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		res, err := d.link.outbox.Retain(d.o.Now(), maxAge, files)
+		if err != nil {
+			d.log.Warn().Err(err).Msg("retention round incomplete; the next one tries again")
+		}
+		if res.Redacted > 0 || res.Files > 0 {
+			d.log.Info().Int("passages", res.Redacted).Int("files", res.Files).Int("held", res.Held).Dur("older_than", maxAge).
+				Msg("evidence and plates past retention deleted")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// noFiles stands in for the evidence store when it could not be opened:
+// there are no images to delete, but plates still go.
+type noFiles struct{}
+
+func (noFiles) Remove(string) error { return nil }
+func (noFiles) SweepKeeping(time.Time, time.Duration, func(string) bool) (int, error) {
+	return 0, nil
+}
+
+// recorder is the outbox as the lanes and the command handler record
+// passages: once a passage is committed it is counted by classification
+// and shown on the technicians' page and in Home Assistant.
+type recorder struct {
+	ob   *outbox.Outbox
+	m    *metrics
+	page *pageData
+	ha   *homeassistant.Discovery
+}
+
+func (r *recorder) Record(p passage.Passage) error {
+	if err := r.ob.Record(p); err != nil {
+		return err
+	}
+	class, action := "manual", "manual"
+	if p.Decision != nil {
+		class, action = string(p.Decision.Class), string(p.Decision.Action)
+	}
+	r.m.passages.WithLabelValues(p.Lane, class, action).Inc()
+	r.page.addPassage(p)
+	if r.ha != nil {
+		r.ha.Passage(&p)
+	}
+	return nil
 }
 
 // openEvidence opens the evidence store in the state directory, for the

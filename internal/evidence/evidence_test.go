@@ -81,3 +81,40 @@ func TestReadImage(t *testing.T) {
 		t.Errorf("missing image: %v", err)
 	}
 }
+
+func TestRemoveAndSweepKeeping(t *testing.T) {
+	dir := t.TempDir()
+	s, err := New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+	p1, s1, _ := s.Save(at, "in-1", 1, []byte("p"), []byte("s"))
+	p2, s2, _ := s.Save(at, "in-1", 2, []byte("p"), []byte("s"))
+	for _, p := range []string{p1, s1, p2, s2} {
+		os.Chtimes(filepath.Join(dir, p), at, at)
+	}
+	if err := s.Remove(p1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove(p1); err != nil {
+		t.Errorf("removing an image already gone: %v", err)
+	}
+	for _, bad := range []string{"../x", "/etc/passwd"} {
+		if err := s.Remove(bad); err == nil {
+			t.Errorf("Remove(%q) succeeded", bad)
+		}
+	}
+	// Eight days on, everything is past retention but p2's images are
+	// kept.
+	keep := map[string]bool{p2: true, s2: true}
+	n, err := s.SweepKeeping(at.Add(8*24*time.Hour), 7*24*time.Hour, func(p string) bool { return keep[p] })
+	if err != nil || n != 1 {
+		t.Fatalf("SweepKeeping = %d, %v; want s1 only", n, err)
+	}
+	for p, want := range map[string]bool{p1: false, s1: false, p2: true, s2: true} {
+		if _, err := os.Stat(filepath.Join(dir, p)); (err == nil) != want {
+			t.Errorf("%s exists %v, want %v", p, err == nil, want)
+		}
+	}
+}

@@ -13,6 +13,11 @@ type Metrics struct {
 	dropped    *prometheus.CounterVec
 	done       prometheus.Counter
 	swept      prometheus.Counter
+
+	redacted        prometheus.Counter
+	filesDeleted    prometheus.Counter
+	held            prometheus.Gauge
+	retentionErrors prometheus.Counter
 }
 
 // NewMetrics registers the outbox's counters with reg (nil: not
@@ -39,11 +44,28 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "anprd", Subsystem: "outbox", Name: "passages_swept_total",
 			Help: "Local copies of uploaded passages deleted after the retention period.",
 		}),
+		redacted: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "anprd", Subsystem: "retention", Name: "passages_redacted_total",
+			Help: "Passages whose evidence images were deleted and plate removed from the local copy after retention.evidence.",
+		}),
+		filesDeleted: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "anprd", Subsystem: "retention", Name: "files_deleted_total",
+			Help: "Evidence images deleted by retention.",
+		}),
+		held: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "anprd", Subsystem: "retention", Name: "held_passages",
+			Help: "Passages past retention.evidence whose evidence is kept for a charge or sanction until the central system acknowledges them.",
+		}),
+		retentionErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "anprd", Subsystem: "retention", Name: "errors_total",
+			Help: "Retention rounds that could not finish.",
+		}),
 	}
 	m.dropped.WithLabelValues("drop_oldest")
 	m.dropped.WithLabelValues("refuse_new")
 	if reg != nil {
-		reg.MustRegister(m.recorded, m.duplicates, m.dropped, m.done, m.swept)
+		reg.MustRegister(m.recorded, m.duplicates, m.dropped, m.done, m.swept,
+			m.redacted, m.filesDeleted, m.held, m.retentionErrors)
 	}
 	return m
 }

@@ -132,6 +132,13 @@ func Open(db *bolt.DB, o Options) (*Outbox, error) {
 	if err != nil {
 		return nil, err
 	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.Bucket(RootBucket).CreateBucketIfNotExists(retBucket)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
 	m := o.Metrics
 	if m == nil {
 		m = NewMetrics(nil)
@@ -139,11 +146,11 @@ func Open(db *bolt.DB, o Options) (*Outbox, error) {
 	return &Outbox{db: db, o: o, m: m, wake: make(chan struct{}, 1)}, nil
 }
 
-type buckets struct{ q, p, meta *bolt.Bucket }
+type buckets struct{ q, p, meta, ret *bolt.Bucket }
 
 func open(tx *bolt.Tx) buckets {
 	root := tx.Bucket(RootBucket)
-	return buckets{root.Bucket(queueBucket), root.Bucket(passBucket), root.Bucket(metaBucket)}
+	return buckets{root.Bucket(queueBucket), root.Bucket(passBucket), root.Bucket(metaBucket), root.Bucket(retBucket)}
 }
 
 func getU64(b *bolt.Bucket, k []byte) uint64 {
@@ -508,7 +515,9 @@ var sweepChunk = 1000
 
 // Sweep deletes the local copies of sent passages made before now less
 // keep, and returns how many. Passages still waiting are kept: they are
-// needed for billing, and the bound limits them.
+// needed for billing, and the bound limits them; so are passages kept
+// for follow-up that the central system has not acknowledged (Held), with
+// their images.
 func (o *Outbox) Sweep(now time.Time, keep time.Duration) (int, error) {
 	cutoff := now.Add(-keep)
 	total := 0
@@ -552,12 +561,15 @@ func (o *Outbox) sweep(from []byte, cutoff time.Time) (int, []byte, error) {
 				next = append([]byte(nil), k...)
 				break
 			}
-			if len(v) > 0 && v[0] == stateSent {
+			if len(v) > 0 && v[0] == stateSent && !isHeld(b, k, v) {
 				del = append(del, append([]byte(nil), k...))
 			}
 		}
 		for _, k := range del {
 			if err := b.p.Delete(k); err != nil {
+				return err
+			}
+			if err := b.ret.Delete(k); err != nil {
 				return err
 			}
 		}

@@ -248,6 +248,38 @@ func checkText(s string) error {
 	return nil
 }
 
+// DecodeAck reads and checks an acknowledgement's body.
+func DecodeAck(body []byte) (*Ack, error) {
+	var a Ack
+	if err := strict(body, &a); err != nil {
+		return nil, err
+	}
+	if err := a.Validate(); err != nil {
+		return nil, &Reject{Reason: RejectInvalid, Err: err}
+	}
+	return &a, nil
+}
+
+// Validate checks what the box relies on.
+func (a *Ack) Validate() error {
+	switch {
+	case !idPattern.MatchString(a.ID):
+		return fmt.Errorf("id %q is not 1-64 characters of A-Z a-z 0-9 . _ : -", a.ID)
+	case a.Issued.IsZero():
+		return errors.New("issued is required")
+	case len(a.Passages) == 0:
+		return errors.New("passages: at least one passage id is required")
+	case len(a.Passages) > MaxAckPassages:
+		return fmt.Errorf("passages: %d ids, more than %d", len(a.Passages), MaxAckPassages)
+	}
+	for i, id := range a.Passages {
+		if id.IsZero() {
+			return fmt.Errorf("passages[%d]: a zero id", i)
+		}
+	}
+	return nil
+}
+
 // DecodePresence reads and checks a presence change from another box.
 func DecodePresence(payload []byte) (*Presence, error) {
 	var p Presence

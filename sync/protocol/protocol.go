@@ -106,6 +106,10 @@ func (t Topics) Snapshot() string { return t.dev("to/sync/snapshot") }
 // Command carries commands for this box.
 func (t Topics) Command() string { return t.dev("to/command") }
 
+// Ack carries the central system's acknowledgements of this box's
+// passages (JSON Ack in a signed envelope).
+func (t Topics) Ack() string { return t.dev("to/ack") }
+
 // Between boxes.
 
 // PeerPresence is the filter for the presence changes of every box of
@@ -297,3 +301,18 @@ const (
 	ReplyFailed  ReplyStatus = "failed"  // accepted but could not be carried out
 	ReplyRefused ReplyStatus = "refused" // not accepted (too old, reused id, invalid)
 )
+
+// Ack is the central system's word that it has done with passages of
+// this box: it has stored them and, for a passage that leads to a charge
+// or a sanction, taken what it needs of its evidence. Until then the box
+// keeps such a passage's images and plate past retention.evidence; after
+// it the normal retention applies. Acks are idempotent: one repeated, or
+// naming a passage the box no longer holds, changes nothing.
+type Ack struct {
+	ID       string       `json:"id"` // the central system's id of this ack, for logs
+	Issued   time.Time    `json:"issued"`
+	Passages []passage.ID `json:"passages"` // 1..MaxAckPassages
+}
+
+// MaxAckPassages bounds one ack.
+const MaxAckPassages = 10000

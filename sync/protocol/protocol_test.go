@@ -318,3 +318,34 @@ func FuzzDecodePassage(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeAck(f *testing.F) {
+	f.Add([]byte(`{"id":"a1","issued":"2026-11-24T08:00:00Z","passages":["01KAT3H0V8Q4M6Z2C7N5R9B1DX"]}`))
+	f.Add([]byte(`{"id":"a1","issued":"2026-11-24T08:00:00Z","passages":[]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		a, err := DecodeAck(body)
+		if err != nil {
+			if ReasonOf(err) == RejectInvalid || ReasonOf(err) == RejectMalformed || ReasonOf(err) == RejectTooLarge {
+				return
+			}
+			t.Fatalf("refused with reason %s: %v", ReasonOf(err), err)
+		}
+		if a.Validate() != nil || len(a.Passages) == 0 || len(a.Passages) > MaxAckPassages {
+			t.Fatalf("accepted an invalid ack %+v", a)
+		}
+	})
+}
+
+func TestDecodeAckRefuses(t *testing.T) {
+	for _, body := range []string{
+		`{"id":"a1","issued":"2026-11-24T08:00:00Z","passages":[]}`,
+		`{"id":"","issued":"2026-11-24T08:00:00Z","passages":["01KAT3H0V8Q4M6Z2C7N5R9B1DX"]}`,
+		`{"id":"a1","passages":["01KAT3H0V8Q4M6Z2C7N5R9B1DX"]}`,
+		`{"id":"a1","issued":"2026-11-24T08:00:00Z","passages":["nope"]}`,
+		`{"id":"a1","issued":"2026-11-24T08:00:00Z","passages":["01KAT3H0V8Q4M6Z2C7N5R9B1DX"],"all":true}`,
+	} {
+		if a, err := DecodeAck([]byte(body)); err == nil {
+			t.Errorf("%s: accepted %+v", body, a)
+		}
+	}
+}

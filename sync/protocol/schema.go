@@ -40,6 +40,7 @@ var Messages = []Message{
 	{"delta", "Permit delta (signed body)", "Numbered changes that apply entirely or not at all.", reflect.TypeFor[permit.Batch]()},
 	{"snapshot", "Permit snapshot chunk (signed body)", "One chunk of a full data set.", reflect.TypeFor[snapshotDoc]()},
 	{"command", "Command (signed body)", "Open a lane's barrier, resync or ping.", reflect.TypeFor[Command]()},
+	{"ack", "Acknowledgement (signed body)", "The central system has done with these passages; their evidence may go at the normal retention.", reflect.TypeFor[Ack]()},
 }
 
 // Schema derives message m's JSON Schema from its Go type.

@@ -164,6 +164,8 @@ func TestDocExamples(t *testing.T) {
 			_, _, err = DecodeSnapshotChunk(body)
 		case "command":
 			_, err = DecodeCommand(body)
+		case "ack":
+			_, err = DecodeAck(body)
 		default:
 			t.Errorf("signed example with body %q", ex.body)
 		}
@@ -206,6 +208,7 @@ func TestEncodedMessagesValidate(t *testing.T) {
 		"reply":        Reply{Command: "c1", Type: CommandOpen, Time: now, Status: ReplyDone, Passage: p.ID.String()},
 		"delta":        permit.Batch{Seq: 2, Changes: []permit.Change{{Op: permit.Put, Permit: &permit.Permit{ID: "P1", Tenant: "t", Product: "m", Status: permit.Active, ValidFrom: permit.Date(2026, 1, 1), Plates: []string{"EL43210"}}}}},
 		"command":      Command{ID: "c1", Type: CommandPing, Issued: now},
+		"ack":          Ack{ID: "a1", Issued: now, Passages: []passage.ID{p.ID}},
 	}
 	for name, v := range msgs {
 		b, err := json.Marshal(v)

@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"time"
 
+	"anprd/internal/passage"
 	"anprd/sync/outbox"
 	"anprd/sync/protocol"
 
@@ -55,6 +56,10 @@ type Options struct {
 	// EvidenceMaxAge: images of passages older than this are not sent
 	// (retention.evidence); they may already be deleted.
 	EvidenceMaxAge time.Duration
+	// Keep, if set, names the passages whose images are sent whatever
+	// their age: those kept for follow-up until the central system
+	// acknowledges them (outbox.Held).
+	Keep func(passage.ID) bool
 	// Window is the most messages in flight; default 256.
 	Window int
 	// Flush is how often acknowledged entries are removed from the
@@ -279,7 +284,7 @@ func (u *Uplink) message(e outbox.Entry) (topic string, payload []byte, skip str
 		if u.o.Images == nil {
 			return "", nil, "off"
 		}
-		if u.o.EvidenceMaxAge > 0 && u.o.Now().Sub(e.ID.Time()) > u.o.EvidenceMaxAge {
+		if u.o.EvidenceMaxAge > 0 && u.o.Now().Sub(e.ID.Time()) > u.o.EvidenceMaxAge && (u.o.Keep == nil || !u.o.Keep(e.ID)) {
 			return "", nil, "expired"
 		}
 		img, err := u.o.Images.ReadImage(string(e.Data))

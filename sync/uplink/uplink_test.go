@@ -229,8 +229,11 @@ func TestEvidence(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := uplink.NewMetrics(reg)
 	now := base.Add(time.Hour)
+	held := testPassage(4)
+	held.Evidence.Scene = "d/1-scene.jpg"
 	u := uplink.New(ob, pub, uplink.Options{Topics: topics, Images: dirImages(dir), EvidenceMaxAge: 7 * 24 * time.Hour,
-		Now: func() time.Time { return now }, Flush: 5 * time.Millisecond, Log: zerolog.Nop(), Metrics: m})
+		Keep: func(id passage.ID) bool { return id == held.ID },
+		Now:  func() time.Time { return now }, Flush: 5 * time.Millisecond, Log: zerolog.Nop(), Metrics: m})
 	runPart(t, u.Run)
 	s := pub.waitSent(t, 5)
 	want := []string{topics.Passage(), topics.Presence(), topics.Evidence(p.ID, "plate"), topics.Evidence(p.ID, "scene"), topics.Passage()}
@@ -258,6 +261,16 @@ func TestEvidence(t *testing.T) {
 	if n := metric(t, reg, "anprd_uplink_evidence_skipped_total", "expired"); len(s) != 6 || n != 1 {
 		t.Errorf("expired image: sent %d, skipped %v", len(s), n)
 	}
+	// Except the images of a passage kept for follow-up: they go whatever
+	// their age, while they are on disk.
+	ob.Record(held)
+	s = pub.waitSent(t, 8)
+	if s[6].topic != topics.Passage() || s[7].topic != topics.Evidence(held.ID, "scene") {
+		t.Errorf("held passage sent as %s, %s", s[6].topic, s[7].topic)
+	}
+	pub.complete(6, nil)
+	pub.complete(7, nil)
+	waitEmpty(t, ob, 2*time.Second)
 }
 
 // TestBrokerKilledTwice is the case: 10,000 passages while the
