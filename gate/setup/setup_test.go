@@ -241,5 +241,7 @@ func TestSimControl(t *testing.T) {
 
 type nopDesk struct{}
 
-func (nopDesk) Reserve(string, decide.Read) (*access.Reservation, error) { return nil, errors.New("no") }
-func (nopDesk) Release(*access.Reservation) (bool, error)               { return false, nil }
+func (nopDesk) Reserve(string, decide.Read) (*access.Reservation, error) {
+	return nil, errors.New("no")
+}
+func (nopDesk) Release(*access.Reservation) (bool, error) { return false, nil }
