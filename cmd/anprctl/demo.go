@@ -104,15 +104,25 @@ func demo(ctx context.Context, o demoOptions, out io.Writer) (ok bool, err error
 	if err != nil {
 		return false, err
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false, err
+	}
+	// One demo per folder: a second would pull the state from under the
+	// first's anprd. The kernel drops the lock when the demo dies.
+	lock, err := os.OpenFile(filepath.Join(dir, "demo.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return false, err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return false, fmt.Errorf("another demo is running in %s (%v)", dir, err)
+	}
 	// A fresh state each run: a car left inside by an interrupted run
 	// would change the decisions.
 	for _, f := range []string{"state", "central.key", "central.pub", "mosquitto.conf", "anprd.yaml"} {
 		if err := os.RemoveAll(filepath.Join(dir, f)); err != nil {
 			return false, err
 		}
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return false, err
 	}
 	var procs []*demoProc
 	defer func() {
@@ -276,7 +286,7 @@ func startProc(name, dir, bin string, args ...string) (*demoProc, error) {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		lf.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
