@@ -74,6 +74,9 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	ok, err := demo(ctx, o, stdout)
+	if err != nil && ctx.Err() != nil && !o.once {
+		return 0 // Ctrl-C before the scenario began
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "anprctl demo: %v\n", err)
 		return 1
@@ -124,6 +127,28 @@ func demo(ctx context.Context, o demoOptions, out io.Writer) (ok bool, err error
 			return false, err
 		}
 	}
+	// The cars, rendered before anything starts.
+	clips, err := renderCast(demoCars)
+	if err != nil {
+		return false, err
+	}
+	empty, err := emptyRoad()
+	if err != nil {
+		return false, err
+	}
+	step("rendered %d cars in %v", len(clips), time.Since(start).Round(time.Millisecond))
+
+	// The cameras: they stream until anprd has stopped.
+	cams := newMJPEG(empty, "in-1", "out-1")
+	camLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return false, err
+	}
+	camSrv := &http.Server{Handler: cams, ReadHeaderTimeout: 5 * time.Second}
+	go camSrv.Serve(camLn)
+	defer camSrv.Close()
+	defer cams.stop()
+
 	var procs []*demoProc
 	defer func() {
 		// Stop anprd first, then the broker it flushes to.
@@ -138,17 +163,6 @@ func demo(ctx context.Context, o demoOptions, out io.Writer) (ok bool, err error
 			}
 		}
 	}()
-
-	// The cars, rendered before anything starts.
-	clips, err := renderCast(demoCars)
-	if err != nil {
-		return false, err
-	}
-	empty, err := emptyRoad()
-	if err != nil {
-		return false, err
-	}
-	step("rendered %d cars in %v", len(clips), time.Since(start).Round(time.Millisecond))
 
 	// The broker.
 	brokerPort, err := freePort()
@@ -173,19 +187,10 @@ func demo(ctx context.Context, o demoOptions, out io.Writer) (ok bool, err error
 	}
 	say("mosquitto on %s (pid %d)", broker, mq.cmd.Process.Pid)
 
-	// The central key and the cameras.
+	// The central key.
 	if code := runKeys([]string{"gen", "-out", filepath.Join(dir, "central")}, io.Discard, out); code != 0 {
 		return false, errors.New("keys gen failed")
 	}
-	cams := newMJPEG(empty, "in-1", "out-1")
-	camLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return false, err
-	}
-	camSrv := &http.Server{Handler: cams, ReadHeaderTimeout: 5 * time.Second}
-	go camSrv.Serve(camLn)
-	defer camSrv.Close()
-	defer cams.stop()
 
 	// anprd.
 	statusPort, err := freePort()
@@ -246,17 +251,27 @@ func demo(ctx context.Context, o demoOptions, out io.Writer) (ok bool, err error
 
 	ok = true
 	for round := 1; ; round++ {
-		rctx := ctx
-		var cancel context.CancelFunc = func() {}
+		var rctx context.Context
+		var cancel context.CancelFunc
 		if o.once {
 			rctx, cancel = context.WithTimeout(ctx, o.timeout)
-		}
-		if !o.once {
+		} else {
+			rctx, cancel = context.WithCancel(ctx)
 			say("round %d", round)
 		}
+		go func() {
+			select {
+			case <-ad.done: // the round cannot go on
+				cancel()
+			case <-rctx.Done():
+			}
+		}()
 		fmt.Fprintln(out, demoHeader)
 		res := playScenario(rctx, demoWorld{cams: cams, sim: sc, clips: clips, tail: tail}, out)
 		cancel()
+		if ad.exited() {
+			res.problem("anprd exited during the scenario (%v):\n%s", ad.err, ad.logTail())
+		}
 		if ctx.Err() != nil && !o.once {
 			return ok, nil // Ctrl-C
 		}
