@@ -207,6 +207,9 @@ func checkPassage(v visit, p *passage.Passage) (string, bool) {
 	good := p.Decision != nil && p.Decision.Class == v.Want && p.Read != nil && p.Read.Plate == v.Plate &&
 		p.Gate.Action == want && p.Gate.Passed == v.Through
 	check := "ok: " + v.Note
+	if ss := p.Session; ss != nil && !ss.Entered.IsZero() {
+		check += fmt.Sprintf(" (inside %v, in by %s)", ss.Exited.Sub(ss.Entered).Round(time.Second), ss.EntryLane)
+	}
 	if !good {
 		check = fmt.Sprintf("UNEXPECTED: want %s %s, %s", v.Plate, v.Want, gateWant(v))
 	}
