@@ -5,7 +5,10 @@
 // data, and a whole lane (reader, decision, simulated barrier) on a clip.
 // Its central-side commands (keys, permits push, passages tail) speak the
 // MQTT protocol as the operator's central system would, for tests, demos
-// and operators without their own tooling.
+// and operators without their own tooling. Its demo command runs the
+// whole product on one machine (a broker, the permits, anprd with
+// simulated barriers on rendered cars) and checks what the central
+// system receives.
 package main
 
 import (
