@@ -277,7 +277,7 @@ func demo(ctx context.Context, o demoOptions, out io.Writer) (ok bool, err error
 		}
 		fmt.Fprintln(out, res.summary(time.Since(start)))
 		ok = ok && res.ok()
-		if o.once {
+		if o.once || ad.exited() {
 			return ok, nil
 		}
 	}
