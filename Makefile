@@ -11,29 +11,30 @@ BIN        := bin
 # The tests find the ONNX Runtime library and models that `make deps` fetched.
 TEST_ENV   := ANPRD_DEPS_DIR=$(DEPS_DIR)
 
-# The demo runs configs/demo.yaml: two lanes whose cameras are synthetic
-# clips (anprctl synth) that anprd replays from .demo/, so it reads plates
-# and connects to nothing beyond 127.0.0.1. It shows every endpoint, waits
-# for the first read events, then runs until Ctrl-C.
+# The demo: anprctl demo starts a Mosquitto on a free 127.0.0.1 port, makes
+# a central key, pushes the demo permits, runs anprd on configs/demo.yaml
+# with simulated barriers and rendered cars, and prints the passages as the
+# central system receives them; everything it writes is in .demo/. It
+# stops anprd and the broker itself; the trap ends them too should it die.
+# DEMO_ONCE=1 plays the scenario once and exits 0 only if it went as
+# expected.
 define DEMO_SCRIPT
-set -u; mkdir -p .demo
-export ANPRD_LOG_FORMAT=console
-addr=127.0.0.1:9810
-[ -d .demo/clip-in ] || $(BIN)/anprctl synth -plate EL43210 -country NO .demo/clip-in || exit 1
-[ -d .demo/clip-out ] || $(BIN)/anprctl synth -plate ABC123 -country SE .demo/clip-out || exit 1
-$(BIN)/anprd -check-config configs/demo.yaml || exit 1
-$(BIN)/anprd -config configs/demo.yaml & pid=$$!
-trap "kill -TERM $$pid 2>/dev/null" INT TERM
-for i in $$(seq 100); do $(BIN)/anprctl -addr $$addr ready >/dev/null 2>&1 && break; kill -0 $$pid 2>/dev/null || exit 1; sleep 0.2; done
-echo; echo "== GET /healthz";        curl -fsS http://$$addr/healthz
-echo "== GET /readyz";               curl -fsS http://$$addr/readyz
-sleep 6
-echo "== GET /metrics (anprd_camera_*, anprd_read_*)"; curl -fsS http://$$addr/metrics | grep -E "^anprd_(camera_frames_total|camera_connected|read_events_total)"
-echo "== anprctl status (GET /api/v1/status)"; $(BIN)/anprctl -addr $$addr status
-echo; echo "anprd is running with status on http://$$addr/ (pid $$pid). Ctrl-C stops it."
+set -u
+leftovers() {
+	for f in .demo/anprd.pid .demo/mosquitto.pid; do
+		[ -f $$f ] || continue
+		p=$$(cat $$f); rm -f $$f
+		grep -qs "$(CURDIR)/.demo" /proc/$$p/cmdline && kill -TERM $$p 2>/dev/null
+	done
+}
+trap leftovers EXIT
+trap 'kill -INT $$pid 2>/dev/null' INT TERM
+once=; case "$${DEMO_ONCE:-}" in ""|0) ;; *) once=-once ;; esac
+$(BIN)/anprctl demo -dir .demo -config configs/demo.yaml -anprd $(BIN)/anprd $$once & pid=$$!
 wait $$pid; rc=$$?
+# A signal ends the first wait early: wait for the demo's own shutdown.
 if kill -0 $$pid 2>/dev/null; then wait $$pid; rc=$$?; fi
-echo "anprd exited with status $$rc"; exit $$rc
+exit $$rc
 endef
 export DEMO_SCRIPT
 
@@ -51,7 +52,7 @@ build: deps ## build bin/anprd and bin/anprctl
 test: deps ## run every test with the race detector
 	$(TEST_ENV) $(GO) test -race -count=1 -timeout 15m ./...
 
-demo: build ## run anprd on two synthetic lanes and show what it reads and serves (Ctrl-C stops it)
+demo: build ## the whole product here: broker, permits, anprd, simulated barriers, rendered cars (DEMO_ONCE=1: once)
 	@bash -c "$$DEMO_SCRIPT"
 
 bench: deps ## run the benchmarks

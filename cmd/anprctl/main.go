@@ -7,7 +7,10 @@
 // broker, GPIO lines, clock, unit) and says what to fix, without driving
 // anything. Its central-side commands (keys, permits push, passages tail) speak the
 // MQTT protocol as the operator's central system would, for tests, demos
-// and operators without their own tooling.
+// and operators without their own tooling. Its demo command runs the
+// whole product on one machine (a broker, the permits, anprd with
+// simulated barriers on rendered cars) and checks what the central
+// system receives.
 package main
 
 import (
@@ -39,7 +42,9 @@ Commands:
   doctor     check this box's set-up and say what to fix (anprctl doctor -h)
   read       read the plates in image files (anprctl read -h)
   eval       score the reader on a labelled folder (anprctl eval -h)
-  synth      write a synthetic clip of a passing car, for the demo (anprctl synth -h)
+  synth      write a synthetic clip of a passing car, or the demo's cars at a lane (anprctl synth -h)
+  demo       run the whole product on this machine: broker, permits, anprd with simulated
+             barriers, rendered cars, the passages as the central system gets them (demo -h)
   bench      time the access decision (bench decide -h), the upload of passages to a broker
              (bench uplink -h), or a lane from loop edge to open command on a clip (bench lane -h)
 
@@ -64,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	withArgs := map[string]bool{"read": true, "eval": true, "synth": true, "bench": true, "keys": true, "permits": true, "passages": true, "doctor": true}
+	withArgs := map[string]bool{"read": true, "eval": true, "synth": true, "demo": true, "bench": true, "keys": true, "permits": true, "passages": true, "doctor": true}
 	if fs.NArg() < 1 || fs.NArg() > 1 && !withArgs[fs.Arg(0)] {
 		fs.Usage()
 		return 2
@@ -85,6 +90,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runEval(fs.Args()[1:], stdout, stderr)
 	case "synth":
 		return runSynth(fs.Args()[1:], stdout, stderr)
+	case "demo":
+		return runDemo(fs.Args()[1:], stdout, stderr)
 	case "bench":
 		return runBench(fs.Args()[1:], stdout, stderr)
 	case "keys":

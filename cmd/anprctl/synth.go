@@ -29,9 +29,12 @@ func runSynth(args []string, stdout, stderr io.Writer) int {
 	width := fs.Int("width", 1280, "frame width")
 	height := fs.Int("height", 720, "frame height")
 	empty := fs.Bool("empty", false, "no car: the still road only")
+	scenario := fs.String("scenario", "", "write the demo's scenario for lane in-1 or out-1 instead (anprctl demo): its cars in sequence, 960x540 at 10 fps")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: anprctl synth [flags] DIR|FILE.mp4|FILE.avi\n\n"+
 			"Writes a clip: still road, a car passing in the middle half, still road.\n"+
+			"With -scenario LANE: the cars of the demo at that lane, one after another, each coming\n"+
+			"to the barrier, waiting, and driving through or backing out as the demo expects.\n"+
 			"A folder gets DIR/000.jpg...; FILE.mp4 is H.264, FILE.avi is MJPEG.")
 		fs.PrintDefaults()
 	}
@@ -43,6 +46,9 @@ func runSynth(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	out := fs.Arg(0)
+	if *scenario != "" {
+		return synthScenario(*scenario, out, stdout, stderr)
+	}
 	write, done, err := clipWriter(out, *fps, *width, *height)
 	if err != nil {
 		fmt.Fprintf(stderr, "anprctl: %v\n", err)
@@ -108,4 +114,50 @@ func clipWriter(out string, fps float64, w, h int) (func(int, gocv.Mat) error, f
 	}
 	write := func(_ int, f gocv.Mat) error { return vw.Write(f) }
 	return write, vw.Close, nil
+}
+
+// synthScenario writes the demo's scenario of one lane as a clip.
+func synthScenario(lane, out string, stdout, stderr io.Writer) int {
+	var cars []demoCar
+	seen := map[string]bool{}
+	for _, v := range demoVisits {
+		if v.Lane == lane && !seen[v.Plate] {
+			seen[v.Plate] = true
+			cars = append(cars, carOf(v.Plate))
+		}
+	}
+	if len(cars) == 0 {
+		fmt.Fprintf(stderr, "anprctl synth: -scenario: the demo has no lane %q (in-1, out-1)\n", lane)
+		return 2
+	}
+	fail := func(err error) int { fmt.Fprintf(stderr, "anprctl synth: %v\n", err); return 1 }
+	clips, err := renderCast(cars)
+	if err != nil {
+		return fail(err)
+	}
+	empty, err := emptyRoad()
+	if err != nil {
+		return fail(err)
+	}
+	frames := laneFrames(lane, clips, empty)
+	write, done, err := clipWriter(out, demoFPS, sceneW, sceneH)
+	if err != nil {
+		return fail(err)
+	}
+	for i, b := range frames {
+		m, err := gocv.IMDecode(b, gocv.IMReadColor)
+		if err == nil {
+			err = write(i, m)
+			m.Close()
+		}
+		if err != nil {
+			done()
+			return fail(err)
+		}
+	}
+	if err := done(); err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(stdout, "%s: %d frames at %d fps, lane %s: %d cars\n", out, len(frames), demoFPS, lane, len(cars))
+	return 0
 }

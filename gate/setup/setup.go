@@ -10,8 +10,13 @@
 package setup
 
 import (
+	"context"
 	"fmt"
 	"hash/fnv"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
 	"time"
 
 	"anprd/gate"
@@ -167,4 +172,38 @@ func SimOptions(laneID string, g *config.Gate, clk clock.Clock) sim.Options {
 	h := fnv.New64a()
 	h.Write([]byte(laneID))
 	return sim.Options{Lines: lines, Held: g.OpenMode == config.OpenHeld, Seed: h.Sum64(), Clock: clk}
+}
+
+// SimSocket is the unix socket, in the state directory, on which anprd
+// serves the control protocol of its simulated barriers (gate/sim): the
+// demo drives its cars onto their loops through it.
+func SimSocket(stateDir string) string { return filepath.Join(stateDir, "sim.sock") }
+
+// SimControl listens on SimSocket(stateDir) for the simulated barriers
+// among lanes (by lane id) and returns the server for the caller to run;
+// nil and no error when no lane is simulated. A socket left by an anprd
+// that died is replaced: the caller holds the state directory's lock.
+func SimControl(stateDir string, lanes map[string]*Built) (func(context.Context) error, error) {
+	sims := map[string]*sim.Barrier{}
+	for id, b := range lanes {
+		if b != nil && b.Sim != nil {
+			sims[id] = b.Sim
+		}
+	}
+	if len(sims) == 0 {
+		return nil, nil
+	}
+	path := SimSocket(stateDir)
+	if fi, err := os.Lstat(path); err == nil && fi.Mode().Type() == fs.ModeSocket {
+		os.Remove(path)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("simulated barriers: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("simulated barriers: %w", err)
+	}
+	return func(ctx context.Context) error { return sim.Serve(ctx, ln, sims) }, nil
 }

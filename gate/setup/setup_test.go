@@ -2,6 +2,9 @@ package setup_test
 
 import (
 	"context"
+	"errors"
+	"net"
+	"os"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -13,6 +16,7 @@ import (
 	"anprd/gate/lane"
 	"anprd/gate/lane/lanetest"
 	"anprd/gate/setup"
+	gatesim "anprd/gate/sim"
 	"anprd/internal/access"
 	"anprd/internal/config"
 	"anprd/internal/decide"
@@ -183,3 +187,61 @@ func TestSimulatedLane(t *testing.T) {
 		}
 	})
 }
+
+// TestSimControl: the simulated lanes' barriers are served on the state
+// directory's socket (owner only), a socket left by a crashed anprd is
+// replaced, and with no simulated lane nothing listens.
+func TestSimControl(t *testing.T) {
+	c := load(t)
+	d := setup.Deps{Desk: nopDesk{}, Sink: lanetest.NewSink(), IDs: new(passage.Generator), Log: zerolog.Nop()}
+	sim, err := setup.Lane(c, &c.Lanes[0], nil, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ff, err := setup.Lane(c, &c.Lanes[2], nil, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if run, err := setup.SimControl(dir, map[string]*setup.Built{"ff-1": ff}); run != nil || err != nil {
+		t.Fatalf("no simulated lane: %v %v", run != nil, err)
+	}
+	stale, err := net.Listen("unix", setup.SimSocket(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.(*net.UnixListener).SetUnlinkOnClose(false)
+	stale.Close()
+	run, err := setup.SimControl(dir, map[string]*setup.Built{"in-1": sim, "ff-1": ff})
+	if err != nil || run == nil {
+		t.Fatalf("SimControl: %v", err)
+	}
+	if fi, err := os.Stat(setup.SimSocket(dir)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("socket: %v %v", fi.Mode(), err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	cl, err := gatesim.Dial(ctx, setup.SimSocket(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := cl.Do("in-1", "arming", "on"); err != nil || !st.Arming {
+		t.Errorf("in-1: %+v %v", st, err)
+	}
+	if _, err := cl.Do("ff-1", "state"); err == nil {
+		t.Error("a free-flow lane answered")
+	}
+	cl.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Error(err)
+	}
+}
+
+type nopDesk struct{}
+
+func (nopDesk) Reserve(string, decide.Read) (*access.Reservation, error) {
+	return nil, errors.New("no")
+}
+func (nopDesk) Release(*access.Reservation) (bool, error) { return false, nil }

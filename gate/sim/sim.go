@@ -6,7 +6,9 @@
 // which the demo, the tests and `anprctl bench lane` drive. It counts a
 // hit whenever the arm comes down on an occupied safety loop, so a run
 // can show that anprd never let it: the arm starting down, or reaching
-// the bottom, while the loop is occupied.
+// the bottom, while the loop is occupied. Serve offers its loops, button
+// and fault input to another process over a small text protocol (the
+// demo plays the cars from outside anprd); it cannot open the arm.
 //
 // The controller is deliberately dumb: it has no safety loop of its own,
 // so it is anprd that must keep the arm off vehicles. It must not be used

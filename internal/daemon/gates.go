@@ -58,6 +58,7 @@ func (d *Daemon) buildGates(cfg *config.Config, reg prometheus.Registerer) error
 	}
 	gm := setup.NewMetrics(reg)
 	d.gates = map[string]*gateLane{}
+	built := map[string]*setup.Built{}
 	for i := range cfg.Lanes {
 		lc := &cfg.Lanes[i]
 		g := &gateLane{id: lc.ID}
@@ -69,8 +70,19 @@ func (d *Daemon) buildGates(cfg *config.Config, reg prometheus.Registerer) error
 		}
 		g.built = b
 		d.gates[lc.ID] = g
+		built[lc.ID] = b
 		// Lane.Run runs the barrier too, and leaves it safe when it returns.
 		d.add(stageLanes, "gate/"+lc.ID, b.Lane.Run)
+	}
+	// Simulated barriers take their loops from the demo over a socket;
+	// it serves until the end, so the drain of the lanes can be watched.
+	simControl, err := setup.SimControl(cfg.State.Dir, built)
+	if err != nil {
+		d.closeGates()
+		return err
+	}
+	if simControl != nil {
+		d.add(stageHousekeeping, "sim-control", simControl)
 	}
 	return nil
 }
