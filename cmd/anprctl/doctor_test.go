@@ -125,15 +125,14 @@ func want(t *testing.T, f finding, level string, parts ...string) {
 	}
 }
 
-// freePort is a 127.0.0.1 port nothing listens on.
-func freePort(t *testing.T) int {
+// closedPort is a 127.0.0.1 port nothing listens on (demo.go's freePort).
+func closedPort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // ---- one check at a time
@@ -424,7 +423,7 @@ func brokerDoctor(t *testing.T, m config.MQTT) finding {
 }
 
 func TestDoctorBrokerRefused(t *testing.T) {
-	f := brokerDoctor(t, config.MQTT{Broker: fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t))})
+	f := brokerDoctor(t, config.MQTT{Broker: fmt.Sprintf("tcp://127.0.0.1:%d", closedPort(t))})
 	want(t, f, levelFail, "refused the connection", "mqtt.broker")
 }
 
