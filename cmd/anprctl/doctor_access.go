@@ -125,7 +125,9 @@ func (p *accessProbe) check(cfg *config.Config) []finding {
 			needs = append(needs, need{f.path, f.key, accRead})
 		}
 	}
-	needs = append(needs, need{cfg.Reader.ONNXRuntimeLibrary, "the ONNX Runtime library", accRead})
+	if cfg.Reader.ONNXRuntimeLibrary != "" { // unset: the models check says so
+		needs = append(needs, need{cfg.Reader.ONNXRuntimeLibrary, "the ONNX Runtime library", accRead})
+	}
 	for _, f := range []string{onnx.DetModel, onnx.RecModel, onnx.Keys} {
 		needs = append(needs, need{filepath.Join(cfg.Reader.ModelsDir, f), "a model", accRead})
 	}
