@@ -3,6 +3,7 @@ package permit
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,9 @@ type Snapshot struct {
 	s    *Store
 	gen  uint64
 	next uint32 // last ref handed out
+	// group is the record group being filled (of ref next), written
+	// again with each chunk until it is full.
+	group []byte
 
 	// Plate index and id entries are collected and written sorted at
 	// Commit: bbolt writes appended keys densely and fast, while random
@@ -97,6 +101,7 @@ func (sn *Snapshot) Add(cs []Change) error {
 		}
 	}
 	next := sn.next
+	group := slices.Clone(sn.group)
 	var plates []plateEntry
 	var ids []idEntry
 	err := sn.s.db.Update(func(tx *bolt.Tx) error {
@@ -106,6 +111,15 @@ func (sn *Snapshot) Add(cs []Change) error {
 		}
 		recs := g.Bucket(recBucket)
 		recs.FillPercent = 1 // refs only grow: pack pages full
+		// The group of ref next is written whenever it is complete, and
+		// once more at the end of the chunk.
+		flush := func() error {
+			if len(group) == 0 {
+				return nil
+			}
+			var gk [4]byte
+			return recs.Put(slices.Clone(groupKey(&gk, uint64(next))), group)
+		}
 		for i := range cs {
 			c := &cs[i]
 			var kind byte
@@ -122,13 +136,21 @@ func (sn *Snapshot) Add(cs []Change) error {
 				}
 				continue
 			}
-			if next == 1<<32-1 {
+			if next == maxRef {
 				return errors.New("more than 4 billion records")
 			}
-			next++
-			if err := recs.Put(refKey(uint64(next)), encodeRecord(rec)); err != nil {
-				return err
+			if (next+1)&slotMask == 0 {
+				// next+1 starts a new group
+				if err := flush(); err != nil {
+					return err
+				}
+				group = nil
 			}
+			next++
+			enc := encodeRecord(rec)
+			group = append(group, byte(next&slotMask))
+			group = binary.AppendUvarint(group, uint64(len(enc)))
+			group = append(group, enc...)
 			ids = append(ids, idEntry{id: c.id(), kind: kind, ref: next})
 			for _, p := range ps {
 				e := plateEntry{n: uint8(len(p)), kind: kind, ref: next}
@@ -136,13 +158,14 @@ func (sn *Snapshot) Add(cs []Change) error {
 				plates = append(plates, e)
 			}
 		}
-		return nil
+		return flush()
 	})
 	if err != nil {
 		return fmt.Errorf("permit snapshot: %w", err)
 	}
 	// Only a committed chunk counts.
 	sn.next = next
+	sn.group = group
 	sn.ids = append(sn.ids, ids...)
 	sn.plates = append(sn.plates, plates...)
 	for i := range cs {
@@ -222,7 +245,7 @@ func (sn *Snapshot) commit(seq uint64) error {
 		part := sn.ids[lo:min(lo+chunk, len(sn.ids))]
 		err := sn.fill(idBucket, func(b *bolt.Bucket) error {
 			for _, e := range part {
-				if err := b.Put(append([]byte{e.kind}, e.id...), refKey(uint64(e.ref))); err != nil {
+				if err := b.Put(append([]byte{e.kind}, e.id...), refValue(uint64(e.ref))); err != nil {
 					return err
 				}
 			}
@@ -237,13 +260,14 @@ func (sn *Snapshot) commit(seq uint64) error {
 	slices.SortFunc(sn.plates, comparePlateEntries)
 	for lo := 0; lo < len(sn.plates); {
 		err := sn.fill(indexBucket, func(b *bolt.Bucket) error {
-			for n := 0; n < chunk && lo < len(sn.plates); n++ {
-				first := sn.plates[lo].plate()
-				k := []byte(plate.ConfusionKey(string(first)))
+			for n := 0; n < chunk && lo < len(sn.plates); {
+				var kb [maxPlateLen + 1]byte
+				k := slices.Clone(plateIndexKey(&kb, string(sn.plates[lo].plate())))
 				var v []byte
-				for ; lo < len(sn.plates) && cmpKeys(sn.plates[lo].plate(), first) == 0; lo++ {
+				for ; lo < len(sn.plates) && sameIndexKey(sn.plates[lo].plate(), k); lo++ {
 					e := &sn.plates[lo]
-					v = appendEntry(v, string(e.plate()), e.kind, uint64(e.ref))
+					v = appendIndexEntry(v, string(e.plate()), e.kind, uint64(e.ref))
+					n++
 				}
 				if err := b.Put(k, v); err != nil {
 					return err
@@ -293,15 +317,17 @@ func (sn *Snapshot) commit(seq uint64) error {
 	})
 }
 
-// comparePlateEntries orders by confusion key (as bytes.Compare orders
-// the keys, so the index is written in ascending key order and one key's
-// entries are adjacent), then by plate, kind and ref for a stable value.
+// comparePlateEntries orders by plate length, then confusion key (as
+// bytes.Compare orders the index keys, so the index is written in
+// ascending key order and one key's entries are adjacent), then by plate,
+// kind and ref for a stable value.
 func comparePlateEntries(a, b plateEntry) int {
 	ap, bp := a.plate(), b.plate()
-	return cmp.Or(cmpKeys(ap, bp), bytes.Compare(ap, bp), cmp.Compare(a.kind, b.kind), cmp.Compare(a.ref, b.ref))
+	return cmp.Or(cmp.Compare(len(ap), len(bp)), cmpKeys(ap, bp), bytes.Compare(ap, bp), cmp.Compare(a.kind, b.kind), cmp.Compare(a.ref, b.ref))
 }
 
-// cmpKeys compares the confusion keys of two plates without building them.
+// cmpKeys compares the confusion keys of two plates of one length
+// without building them.
 func cmpKeys(a, b []byte) int {
 	for i := 0; i < len(a) && i < len(b); i++ {
 		if ca, cb := plate.ConfusionOf(a[i]), plate.ConfusionOf(b[i]); ca != cb {
@@ -309,6 +335,19 @@ func cmpKeys(a, b []byte) int {
 		}
 	}
 	return cmp.Compare(len(a), len(b))
+}
+
+// sameIndexKey reports whether plate p belongs under index key k.
+func sameIndexKey(p, k []byte) bool {
+	if len(p) != int(k[0]) {
+		return false
+	}
+	for i, c := range k[1:] {
+		if plate.ConfusionOf(p[i]) != c {
+			return false
+		}
+	}
+	return true
 }
 
 // fill runs fn on bucket name of the staging generation in one

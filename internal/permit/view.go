@@ -1,6 +1,7 @@
 package permit
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -79,6 +80,8 @@ type View struct {
 	g   *bolt.Bucket
 	t   *tables
 	seq uint64
+	// The buckets a decision reads, looked up once per view.
+	idx, recs, ids, block *bolt.Bucket
 }
 
 // View runs fn with a view in a read transaction.
@@ -101,7 +104,8 @@ func (s *Store) ViewTx(tx *bolt.Tx) (*View, error) {
 		return nil, fmt.Errorf("permit: bucket missing")
 	}
 	meta := root.Bucket(metaBucket)
-	g := root.Bucket(genName(getU64(meta, keyLive)))
+	var name [9]byte
+	g := root.Bucket(appendGenName(name[:0], getU64(meta, keyLive)))
 	if g == nil {
 		return nil, fmt.Errorf("permit: live generation missing: the database is damaged")
 	}
@@ -121,7 +125,8 @@ func (s *Store) ViewTx(tx *bolt.Tx) (*View, error) {
 			}
 		}
 	}
-	return &View{g: g, t: t, seq: getU64(meta, keySeq)}, nil
+	return &View{g: g, t: t, seq: getU64(meta, keySeq), idx: g.Bucket(indexBucket), recs: g.Bucket(recBucket),
+		ids: g.Bucket(idBucket), block: g.Bucket(blockBucket)}, nil
 }
 
 // Seq is the last batch applied as of this view.
@@ -138,28 +143,49 @@ type Holder struct {
 // plate.ConfusionKey is key: the plate read and every plate a recogniser
 // could confuse it with. Two B+tree reads: the index, then the records.
 func (v *View) Holders(key string) ([]Holder, error) {
-	entries := v.g.Bucket(indexBucket).Get([]byte(key))
+	if len(key) == 0 || len(key) > maxPlateLen {
+		return nil, nil
+	}
+	var kb [maxPlateLen + 1]byte
+	k := indexKey(&kb, key)
+	entries := v.idx.Get(k)
 	if entries == nil {
 		return nil, nil
 	}
-	recs := v.g.Bucket(recBucket)
 	var out []Holder
 	var derr error
-	err := walkEntries(entries, func(p []byte, kind byte, ref uint64) {
+	err := walkIndex(k, entries, func(p []byte, kind byte, ref uint64) {
+		if derr != nil || !sameKey(p, key) {
+			return
+		}
+		rec, err := getRecord(v.recs, ref)
+		if err != nil || len(rec) < 1 || rec[0] != kind {
+			derr = cmp.Or(err, fmt.Errorf("permit: index names record %d, which is missing", ref))
+			return
+		}
+		var h Holder
+		var plates []string
+		switch kind {
+		case kindPermit:
+			if h.Permit, derr = decodePermit(rec); derr == nil {
+				plates = h.Permit.Plates
+			}
+		case kindAccount:
+			if h.Account, derr = decodeAccount(rec); derr == nil {
+				plates = h.Account.Plates
+			}
+		}
 		if derr != nil {
 			return
 		}
-		rec := recs.Get(binary.BigEndian.AppendUint64(make([]byte, 0, 8), ref))
-		if len(rec) < 1 || rec[0] != kind {
-			derr = fmt.Errorf("permit: index names record %d, which is missing", ref)
-			return
+		// The plate as the record spells it: no copy of its own.
+		if i := slices.Index(plates, string(p)); i >= 0 {
+			h.Plate = plates[i]
+		} else {
+			h.Plate = string(p)
 		}
-		h := Holder{Plate: string(p)}
-		switch kind {
-		case kindPermit:
-			h.Permit, derr = decodePermit(rec)
-		case kindAccount:
-			h.Account, derr = decodeAccount(rec)
+		if out == nil {
+			out = make([]Holder, 0, 2)
 		}
 		out = append(out, h)
 	})
@@ -171,7 +197,11 @@ func (v *View) Holders(key string) ([]Holder, error) {
 
 // Blocked returns the block list entry for plate, if any.
 func (v *View) Blocked(plate string) (*Block, error) {
-	b := v.g.Bucket(blockBucket).Get([]byte(plate))
+	var kb [maxPlateLen]byte
+	if len(plate) == 0 || len(plate) > maxPlateLen {
+		return nil, nil
+	}
+	b := v.block.Get(append(kb[:0], plate...))
 	if b == nil {
 		return nil, nil
 	}
@@ -213,15 +243,18 @@ func (v *View) Account(id string) (*Account, error) {
 }
 
 func (v *View) record(kind byte, id string) ([]byte, error) {
-	ref := v.g.Bucket(idBucket).Get(append([]byte{kind}, id...))
+	ref := v.ids.Get(append([]byte{kind}, id...))
 	if ref == nil {
 		return nil, nil
 	}
-	rec := v.g.Bucket(recBucket).Get(ref)
-	if len(rec) < 1 || rec[0] != kind {
-		return nil, fmt.Errorf("permit: record of %s is missing", id)
+	if len(ref) != 4 {
+		return nil, fmt.Errorf("permit: ref of %s is damaged", id)
 	}
-	return rec, nil
+	rec, err := getRecord(v.recs, uint64(binary.BigEndian.Uint32(ref)))
+	if err == nil && (len(rec) < 1 || rec[0] != kind) {
+		err = fmt.Errorf("permit: record of %s is missing", id)
+	}
+	return rec, err
 }
 
 // Counts says how many records of each kind the view holds.
@@ -245,8 +278,8 @@ func (v *View) Counts() Counts {
 		}
 		return nil
 	})
-	v.g.Bucket(indexBucket).ForEach(func(_, e []byte) error {
-		walkEntries(e, func([]byte, byte, uint64) { c.Plates++ })
+	v.idx.ForEach(func(k, e []byte) error {
+		walkIndex(k, e, func([]byte, byte, uint64) { c.Plates++ })
 		return nil
 	})
 	return c

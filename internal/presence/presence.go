@@ -18,7 +18,6 @@ package presence
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -31,7 +30,7 @@ import (
 // Buckets, made by migration 3 in internal/state.
 var (
 	RootBucket    = []byte("presence")
-	vehBucket     = []byte("vehicles") // facility 0 confusion key 0 plate -> JSON Vehicle
+	vehBucket     = []byte("vehicles") // facility 0 confusion key 0 plate -> Vehicle (codec.go)
 	countedBucket = []byte("counted")  // kind id 0 facility 0 plate -> entry time (unix ns)
 )
 
@@ -177,21 +176,14 @@ func countedKey(r Ref, facility, p string) []byte {
 	return append(k, p...)
 }
 
-func decode(b []byte) (*Vehicle, error) {
-	v := new(Vehicle)
-	if err := json.Unmarshal(b, v); err != nil {
-		return nil, fmt.Errorf("presence: stored vehicle: %w", err)
-	}
-	return v, nil
-}
-
 // Inside returns the vehicle with plate inside facility, or nil.
 func (t *Tx) Inside(facility, p string) (*Vehicle, error) {
-	b := t.vehicles.Get(vehKey(facility, p))
+	k := vehKey(facility, p)
+	b := t.vehicles.Get(k)
 	if b == nil {
 		return nil, nil
 	}
-	return decode(b)
+	return decode(k, b)
 }
 
 // Confusable returns the vehicles inside facility whose plates have the
@@ -203,7 +195,7 @@ func (t *Tx) Confusable(facility, key string) ([]*Vehicle, error) {
 	var out []*Vehicle
 	c := t.vehicles.Cursor()
 	for k, b := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, b = c.Next() {
-		v, err := decode(b)
+		v, err := decode(k, b)
 		if err != nil {
 			return nil, err
 		}
@@ -242,11 +234,7 @@ func (t *Tx) Enter(v *Vehicle) error {
 	if _, err := t.Exit(v.Facility, v.Plate); err != nil {
 		return err
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	if err := t.vehicles.Put(vehKey(v.Facility, v.Plate), b); err != nil {
+	if err := t.vehicles.Put(vehKey(v.Facility, v.Plate), encode(v)); err != nil {
 		return err
 	}
 	at := binary.BigEndian.AppendUint64(nil, uint64(v.Entered.UnixNano()))
@@ -266,7 +254,7 @@ func (t *Tx) Exit(facility, p string) (*Vehicle, error) {
 	if b == nil {
 		return nil, nil
 	}
-	v, err := decode(b)
+	v, err := decode(k, b)
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +276,7 @@ func (t *Tx) List(facility string) ([]*Vehicle, error) {
 	var out []*Vehicle
 	c := t.vehicles.Cursor()
 	for k, b := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, b = c.Next() {
-		v, err := decode(b)
+		v, err := decode(k, b)
 		if err != nil {
 			return nil, err
 		}
