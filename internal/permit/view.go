@@ -20,6 +20,9 @@ type tables struct {
 	products   map[string]*Product
 	pools      map[string]*Pool
 	closures   map[string][]*Closure // by facility
+	// blocks: the block list is not empty. Most decisions are then
+	// spared opening its bucket.
+	blocks bool
 }
 
 func loadTables(g *bolt.Bucket, ver uint64) (*tables, error) {
@@ -66,6 +69,8 @@ func loadTables(g *bolt.Bucket, ver uint64) (*tables, error) {
 	if err != nil {
 		return nil, fmt.Errorf("permit: stored record: %w", err)
 	}
+	k, _ := g.Bucket(blockBucket).Cursor().First()
+	t.blocks = k != nil
 	return t, nil
 }
 
@@ -77,11 +82,20 @@ func decodeAll(b *bolt.Bucket, fn func(v []byte) error) error {
 // of the transaction it reads in. It must not be used after the
 // transaction ends. Records it returns are shared: do not modify them.
 type View struct {
-	g   *bolt.Bucket
-	t   *tables
-	seq uint64
-	// The buckets a decision reads, looked up once per view.
+	g    *bolt.Bucket
+	meta *bolt.Bucket
+	t    *tables
+	// The buckets a decision reads, each looked up once per view and
+	// only when needed: every nested bucket opened is a B+tree search and
+	// a few allocations in bbolt.
 	idx, recs, ids, block *bolt.Bucket
+}
+
+func (v *View) bucket(b **bolt.Bucket, name []byte) *bolt.Bucket {
+	if *b == nil {
+		*b = v.g.Bucket(name)
+	}
+	return *b
 }
 
 // View runs fn with a view in a read transaction.
@@ -125,12 +139,11 @@ func (s *Store) ViewTx(tx *bolt.Tx) (*View, error) {
 			}
 		}
 	}
-	return &View{g: g, t: t, seq: getU64(meta, keySeq), idx: g.Bucket(indexBucket), recs: g.Bucket(recBucket),
-		ids: g.Bucket(idBucket), block: g.Bucket(blockBucket)}, nil
+	return &View{g: g, meta: meta, t: t}, nil
 }
 
 // Seq is the last batch applied as of this view.
-func (v *View) Seq() uint64 { return v.seq }
+func (v *View) Seq() uint64 { return getU64(v.meta, keySeq) }
 
 // Holder is one record that registers a plate.
 type Holder struct {
@@ -148,7 +161,7 @@ func (v *View) Holders(key string) ([]Holder, error) {
 	}
 	var kb [maxPlateLen + 1]byte
 	k := indexKey(&kb, key)
-	entries := v.idx.Get(k)
+	entries := v.bucket(&v.idx, indexBucket).Get(k)
 	if entries == nil {
 		return nil, nil
 	}
@@ -158,7 +171,7 @@ func (v *View) Holders(key string) ([]Holder, error) {
 		if derr != nil || !sameKey(p, key) {
 			return
 		}
-		rec, err := getRecord(v.recs, ref)
+		rec, err := getRecord(v.bucket(&v.recs, recBucket), ref)
 		if err != nil || len(rec) < 1 || rec[0] != kind {
 			derr = cmp.Or(err, fmt.Errorf("permit: index names record %d, which is missing", ref))
 			return
@@ -198,10 +211,10 @@ func (v *View) Holders(key string) ([]Holder, error) {
 // Blocked returns the block list entry for plate, if any.
 func (v *View) Blocked(plate string) (*Block, error) {
 	var kb [maxPlateLen]byte
-	if len(plate) == 0 || len(plate) > maxPlateLen {
+	if len(plate) == 0 || len(plate) > maxPlateLen || !v.t.blocks {
 		return nil, nil
 	}
-	b := v.block.Get(append(kb[:0], plate...))
+	b := v.bucket(&v.block, blockBucket).Get(append(kb[:0], plate...))
 	if b == nil {
 		return nil, nil
 	}
@@ -243,14 +256,14 @@ func (v *View) Account(id string) (*Account, error) {
 }
 
 func (v *View) record(kind byte, id string) ([]byte, error) {
-	ref := v.ids.Get(append([]byte{kind}, id...))
+	ref := v.bucket(&v.ids, idBucket).Get(append([]byte{kind}, id...))
 	if ref == nil {
 		return nil, nil
 	}
 	if len(ref) != 4 {
 		return nil, fmt.Errorf("permit: ref of %s is damaged", id)
 	}
-	rec, err := getRecord(v.recs, uint64(binary.BigEndian.Uint32(ref)))
+	rec, err := getRecord(v.bucket(&v.recs, recBucket), uint64(binary.BigEndian.Uint32(ref)))
 	if err == nil && (len(rec) < 1 || rec[0] != kind) {
 		err = fmt.Errorf("permit: record of %s is missing", id)
 	}
@@ -278,7 +291,7 @@ func (v *View) Counts() Counts {
 		}
 		return nil
 	})
-	v.idx.ForEach(func(k, e []byte) error {
+	v.bucket(&v.idx, indexBucket).ForEach(func(k, e []byte) error {
 		walkIndex(k, e, func([]byte, byte, uint64) { c.Plates++ })
 		return nil
 	})

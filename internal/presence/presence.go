@@ -133,13 +133,23 @@ func Open(db *bolt.DB) (*Store, error) {
 // Tx is presence in one bbolt transaction.
 type Tx struct {
 	tx       *bolt.Tx
+	root     *bolt.Bucket
 	vehicles *bolt.Bucket
-	counted  *bolt.Bucket
+	counted  *bolt.Bucket // opened when first needed
 }
 
 func wrap(tx *bolt.Tx) *Tx {
 	root := tx.Bucket(RootBucket)
-	return &Tx{tx: tx, vehicles: root.Bucket(vehBucket), counted: root.Bucket(countedBucket)}
+	return &Tx{tx: tx, root: root, vehicles: root.Bucket(vehBucket)}
+}
+
+// countedB is the counted bucket; a decision for a plate nobody
+// registered never opens it.
+func (t *Tx) countedB() *bolt.Bucket {
+	if t.counted == nil {
+		t.counted = t.root.Bucket(countedBucket)
+	}
+	return t.counted
 }
 
 // Update runs fn in one write transaction: what fn reads and what it
@@ -212,7 +222,7 @@ func (t *Tx) Count(r Ref, since time.Time, facility, p string) (int, error) {
 	prefix := append(append([]byte{byte(r.Kind)}, r.ID...), 0)
 	self := countedKey(r, facility, p)
 	n := 0
-	c := t.counted.Cursor()
+	c := t.countedB().Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		if len(v) != 8 {
 			return 0, errors.New("presence: damaged count entry")
@@ -239,7 +249,7 @@ func (t *Tx) Enter(v *Vehicle) error {
 	}
 	at := binary.BigEndian.AppendUint64(nil, uint64(v.Entered.UnixNano()))
 	for _, r := range v.Refs() {
-		if err := t.counted.Put(countedKey(r, v.Facility, v.Plate), at); err != nil {
+		if err := t.countedB().Put(countedKey(r, v.Facility, v.Plate), at); err != nil {
 			return err
 		}
 	}
@@ -259,7 +269,7 @@ func (t *Tx) Exit(facility, p string) (*Vehicle, error) {
 		return nil, err
 	}
 	for _, r := range v.Refs() {
-		if err := t.counted.Delete(countedKey(r, v.Facility, v.Plate)); err != nil {
+		if err := t.countedB().Delete(countedKey(r, v.Facility, v.Plate)); err != nil {
 			return nil, err
 		}
 	}
