@@ -9,20 +9,28 @@ import (
 
 // Permits and accounts are stored in a compact binary form rather than
 // JSON (the JSON is the wire form, for sync): a decision decodes one with
-// three allocations, and a million of them fit in about 70 MB. The first
+// two allocations, and a million of them fit in about 50 MB. The first
 // byte is the kind; the generation's format (genFormat) says the rest.
 //
-//	permit:  id tenant product status from until plates concurrency pool benefit reference
-//	account: id kind company cost_centre benefit plates concurrency blocked
+//	permit:  id tenant product status from until concurrency pool benefit reference
+//	account: id kind company cost_centre benefit concurrency blocked
+//
+// The plates are not in the record: a decision finds the record through
+// the plate index, whose entry holds the plate and its place in the
+// record's list, so the record's pages need not carry them again. They
+// are kept apart, in the plates bucket (a uvarint count and the plates),
+// for the tools and for the index's upkeep when a record changes.
 //
 // Strings are a uvarint length and bytes; a moment is a tag (0 none,
 // 1 date, 2 instant) and a zigzag varint: days since 1970-01-01 for a
 // date, Unix nanoseconds for an instant. Format 1 (a kind and a version
-// byte 1 first, a date as Unix seconds) is still read, to convert a
+// byte 1 first, a date as Unix seconds, the plates after valid_until in
+// a permit and after benefit in an account) is still read, to convert a
 // generation written by an older anprd (Open).
 const (
 	// genFormat is the layout of the generations this package writes
-	// (packed record groups and plate index, format 2 records).
+	// (packed record groups, plates apart, packed plate index with each
+	// plate's place, format 2 records).
 	genFormat = 2
 	// formatV1 is the first layout: one key per record, per plate.
 	formatV1 = 1
@@ -35,7 +43,7 @@ var statusCodes = []Status{Active, AwaitingPayment, Blocked, Cancelled}
 const secondsPerDay = 24 * 60 * 60
 
 func encodePermit(p *Permit) []byte {
-	b := make([]byte, 0, 48+len(p.ID)+len(p.Tenant)+len(p.Product)+len(p.Reference)+8*len(p.Plates))
+	b := make([]byte, 0, 40+len(p.ID)+len(p.Tenant)+len(p.Product)+len(p.Pool)+len(p.BenefitGroup)+len(p.Reference))
 	b = append(b, kindPermit)
 	b = appendStr(b, p.ID)
 	b = appendStr(b, p.Tenant)
@@ -49,7 +57,6 @@ func encodePermit(p *Permit) []byte {
 	b = append(b, byte(code))
 	b = appendMoment(b, &p.ValidFrom)
 	b = appendMoment(b, p.ValidUntil)
-	b = appendStrs(b, p.Plates)
 	b = binary.AppendUvarint(b, uint64(p.Concurrency))
 	b = appendStr(b, p.Pool)
 	b = appendStr(b, p.BenefitGroup)
@@ -57,14 +64,13 @@ func encodePermit(p *Permit) []byte {
 }
 
 func encodeAccount(a *Account) []byte {
-	b := make([]byte, 0, 32+len(a.ID)+len(a.Company)+8*len(a.Plates))
+	b := make([]byte, 0, 24+len(a.ID)+len(a.Kind)+len(a.Company)+len(a.CostCentre)+len(a.BenefitGroup))
 	b = append(b, kindAccount)
 	b = appendStr(b, a.ID)
 	b = appendStr(b, string(a.Kind))
 	b = appendStr(b, a.Company)
 	b = appendStr(b, a.CostCentre)
 	b = appendStr(b, a.BenefitGroup)
-	b = appendStrs(b, a.Plates)
 	b = binary.AppendUvarint(b, uint64(a.Concurrency))
 	blocked := byte(0)
 	if a.Blocked {
@@ -164,20 +170,14 @@ func (r *reader) str() string {
 	return s
 }
 
-// strs reads a list of strings into small if it fits, so the common
-// permit with up to three plates needs no slice of its own.
-func (r *reader) strs(small []string) []string {
+// strs reads a list of plates.
+func (r *reader) strs() []string {
 	n := r.uvarint()
 	if r.err != nil || n > maxPlates || n > uint64(len(r.s)) {
 		r.fail()
 		return nil
 	}
-	out := small[:0:0]
-	if n <= uint64(len(small)) {
-		out = small[:n:n]
-	} else {
-		out = make([]string, n)
-	}
+	out := make([]string, n)
 	for i := range out {
 		out[i] = r.str()
 	}
@@ -233,9 +233,8 @@ func (r *reader) end() {
 // storedPermit is a decoded permit with room for what it points to, so
 // that decoding one is a single allocation besides its bytes.
 type storedPermit struct {
-	p      Permit
-	until  Moment
-	plates [DefaultMaxVehicles]string
+	p     Permit
+	until Moment
 }
 
 func decodePermit(b []byte) (*Permit, error) { return decodePermitAs(b, genFormat) }
@@ -255,7 +254,9 @@ func decodePermitAs(b []byte, format int) (*Permit, error) {
 	if r.moment(&sp.until) {
 		p.ValidUntil = &sp.until
 	}
-	p.Plates = r.strs(sp.plates[:])
+	if format == formatV1 {
+		p.Plates = r.strs()
+	}
 	p.Concurrency = int(r.uvarint())
 	p.Pool, p.BenefitGroup, p.Reference = r.str(), r.str(), r.str()
 	r.end()
@@ -265,20 +266,16 @@ func decodePermitAs(b []byte, format int) (*Permit, error) {
 	return p, nil
 }
 
-type storedAccount struct {
-	a      Account
-	plates [2]string
-}
-
 func decodeAccount(b []byte) (*Account, error) { return decodeAccountAs(b, genFormat) }
 
 func decodeAccountAs(b []byte, format int) (*Account, error) {
 	r := reader{s: string(b), format: format}
 	r.header(kindAccount)
-	sa := new(storedAccount)
-	a := &sa.a
+	a := new(Account)
 	a.ID, a.Kind, a.Company, a.CostCentre, a.BenefitGroup = r.str(), AccountKind(r.str()), r.str(), r.str(), r.str()
-	a.Plates = r.strs(sa.plates[:])
+	if format == formatV1 {
+		a.Plates = r.strs()
+	}
 	a.Concurrency = int(r.uvarint())
 	switch r.byte() {
 	case 0:
@@ -294,21 +291,22 @@ func decodeAccountAs(b []byte, format int) (*Account, error) {
 	return a, nil
 }
 
-// decodePlates reads the plates of a stored permit or account.
-func decodePlates(v []byte) ([]string, error) {
-	if len(v) < 1 {
-		return nil, errShort
+// encodePlates is a record's plates as the plates bucket holds them.
+func encodePlates(ps []string) []byte {
+	n := 1
+	for _, p := range ps {
+		n += 1 + len(p)
 	}
-	if v[0] == kindPermit {
-		p, err := decodePermit(v)
-		if err != nil {
-			return nil, err
-		}
-		return p.Plates, nil
+	return appendStrs(make([]byte, 0, n), ps)
+}
+
+// decodePlates reads a record's plates from the plates bucket.
+func decodePlates(b []byte) ([]string, error) {
+	r := reader{s: string(b), format: genFormat}
+	ps := r.strs()
+	r.end()
+	if r.err != nil {
+		return nil, r.err
 	}
-	a, err := decodeAccount(v)
-	if err != nil {
-		return nil, err
-	}
-	return a.Plates, nil
+	return ps, nil
 }

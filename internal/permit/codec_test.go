@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -21,16 +22,37 @@ func codecPermits() []*Permit {
 	}
 }
 
+// withoutPlates is p as a record holds it: the plates are kept apart.
+func withoutPlates[T any](p *T, plates *[]string) *T {
+	*plates = nil
+	return p
+}
+
 func TestCodecRoundTrip(t *testing.T) {
 	for _, p := range codecPermits() {
 		got, err := decodePermit(encodePermit(p))
-		if err != nil || !reflect.DeepEqual(got, p) {
-			t.Errorf("permit round trip:\n got %+v (%v)\nwant %+v", got, err, p)
+		want := *p
+		if err != nil || !reflect.DeepEqual(got, withoutPlates(&want, &want.Plates)) {
+			t.Errorf("permit round trip:\n got %+v (%v)\nwant %+v", got, err, &want)
+		}
+		ps, err := decodePlates(encodePlates(p.Plates))
+		if err != nil || !slices.Equal(ps, p.Plates) || ps == nil {
+			t.Errorf("plates round trip: %q, %v; want %q", ps, err, p.Plates)
 		}
 	}
 	a := &Account{ID: "a", Kind: Company, Company: "acme", CostCentre: "R&D", BenefitGroup: "b", Plates: []string{"AK12345"}, Concurrency: 3, Blocked: true}
-	if got, err := decodeAccount(encodeAccount(a)); err != nil || !reflect.DeepEqual(got, a) {
+	wa := *a
+	if got, err := decodeAccount(encodeAccount(a)); err != nil || !reflect.DeepEqual(got, withoutPlates(&wa, &wa.Plates)) {
 		t.Errorf("account round trip: %+v, %v", got, err)
+	}
+	pb := encodePlates([]string{"AB12345", "C1"})
+	for i := range pb {
+		if _, err := decodePlates(pb[:i]); err == nil {
+			t.Errorf("plates decoded from %d of %d bytes", i, len(pb))
+		}
+	}
+	if _, err := decodePlates(append(pb, 0)); err == nil {
+		t.Error("plates with a byte too many decoded")
 	}
 	// Truncated, extended and mistyped records are errors, never panics or
 	// zero values.
@@ -75,6 +97,23 @@ func encodePermitV1(p *Permit) []byte {
 	return appendStr(b, p.Reference)
 }
 
+// encodeAccountV1 is the format 1 account encoder; for the conversion
+// test.
+func encodeAccountV1(a *Account) []byte {
+	b := []byte{kindAccount, 1}
+	b = appendStr(b, a.ID)
+	b = appendStr(b, string(a.Kind))
+	b = appendStr(b, a.Company)
+	b = appendStr(b, a.CostCentre)
+	b = appendStr(b, a.BenefitGroup)
+	b = appendStrs(b, a.Plates)
+	b = binary.AppendUvarint(b, uint64(a.Concurrency))
+	if a.Blocked {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
 func TestDecodeFormatV1(t *testing.T) {
 	p := codecPermits()[0]
 	p.Status = Active
@@ -84,6 +123,10 @@ func TestDecodeFormatV1(t *testing.T) {
 	}
 	if _, err := decodePermit(encodePermitV1(p)); err == nil {
 		t.Error("a format 1 record decoded as format 2")
+	}
+	a := &Account{ID: "a", Kind: Company, Company: "acme", Plates: []string{"AK12345", "B1"}, Concurrency: 2}
+	if got, err := decodeAccountAs(encodeAccountV1(a), formatV1); err != nil || !reflect.DeepEqual(got, a) {
+		t.Errorf("format 1 account:\n got %+v (%v)\nwant %+v", got, err, a)
 	}
 }
 
@@ -142,27 +185,60 @@ func TestIndexEntries(t *testing.T) {
 	if got := plateIndexKey(&kb, "AB1"); string(got) != "\x03" {
 		t.Errorf("short plate's key %q", got)
 	}
-	var v []byte
-	v = appendIndexEntry(v, "AB12345", kindPermit, 1)
-	v = appendIndexEntry(v, "A812999", kindAccount, 1<<31)
 	type entry struct {
-		p    string
-		kind byte
-		ref  uint64
+		p string
+		e indexEntry
+	}
+	want := []entry{{"AB12345", indexEntry{kindPermit, 1, 0}}, {"A812999", indexEntry{kindAccount, maxRef, maxPlates - 1}},
+		{"AB12000", indexEntry{kindPermit, 1 << 20, 2}}}
+	var v []byte
+	var ends []int
+	for _, e := range want {
+		v = appendIndexEntry(v, e.p, e.e)
+		ends = append(ends, len(v))
 	}
 	var got []entry
 	k = plateIndexKey(&kb, "AB12345")
-	if err := walkIndex(k, v, func(p []byte, kind byte, ref uint64) { got = append(got, entry{string(p), kind, ref}) }); err != nil {
+	if err := walkIndex(k, v, func(p []byte, e indexEntry) { got = append(got, entry{string(p), e}) }); err != nil {
 		t.Fatal(err)
 	}
-	want := []entry{{"AB12345", kindPermit, 1}, {"A812999", kindAccount, 1 << 31}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("entries %v, want %v", got, want)
 	}
 	for i := 1; i < len(v); i++ {
-		if walkIndex(k, v[:i], func([]byte, byte, uint64) {}) == nil && i != 8 {
+		if walkIndex(k, v[:i], func([]byte, indexEntry) {}) == nil && !slices.Contains(ends, i) {
 			t.Errorf("a cut index value (%d of %d bytes) was read", i, len(v))
 		}
+	}
+	if walkIndex(k, appendIndexEntry(nil, "AB12345", indexEntry{kindPermit, 0, 1}), func([]byte, indexEntry) {}) == nil {
+		t.Error("an entry of ref 0 was read")
+	}
+	// Every member of every class, plates of every length, and bytes of
+	// letters outside A-Z come back as they went in.
+	for _, p := range []string{"A", "AB1", "0ODQ", "OD0Q1IL8B5SZ", "QDO0LI1B8S5Z", "G6Z2S5B8", "\xc3\x86\xc3\x9812345", "ZZ99999"} {
+		e := indexEntry{kindAccount, uint64(len(p)) * 1000, len(p) % maxPlates}
+		k := plateIndexKey(&kb, p)
+		n := 0
+		err := walkIndex(k, appendIndexEntry(nil, p, e), func(got []byte, ge indexEntry) {
+			n++
+			if string(got) != p || ge != e {
+				t.Errorf("%q %+v comes back as %q %+v", p, e, got, ge)
+			}
+		})
+		if err != nil || n != 1 {
+			t.Errorf("%q: %d entries, %v", p, n, err)
+		}
+	}
+	// A variant past its classes, or a key that is not a plate's, is
+	// damage.
+	if walkIndex([]byte("\x07A812"), []byte{12, '3', '4', '5', 1 << 6}, func([]byte, indexEntry) {}) == nil {
+		t.Error("variant 12 of classes of sizes 1, 2, 3, 2 was read")
+	}
+	if walkIndex([]byte("\x07AB12"), []byte{0, '3', '4', '5', 1 << 6}, func([]byte, indexEntry) {}) == nil {
+		t.Error("a key with a character that is no class's representative was read")
+	}
+	if walkIndex([]byte("\x07A8"), []byte{0, '3', '4', '5', 1 << 6}, func([]byte, indexEntry) {}) == nil {
+		t.Error("a key too short for its length was read")
 	}
 	if !sameKey([]byte("AB12345"), "A812345") || sameKey([]byte("AB12345"), "A812346") {
 		t.Error("sameKey")
@@ -178,6 +254,8 @@ func FuzzDecodeRecord(f *testing.F) {
 		f.Add(encodePermitV1(p))
 	}
 	f.Add(encodeAccount(&Account{ID: "a", Kind: Personal, Plates: []string{"AB12345"}}))
+	f.Add(encodePlates([]string{"AB12345", "C1"}))
+	f.Add(appendIndexEntry(appendIndexEntry(nil, "AB12345", indexEntry{kindAccount, 9, 3}), "AB12346", indexEntry{kindPermit, 1, 0}))
 	f.Add([]byte{kindPermit, 0x80})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if p, err := decodePermit(b); err == nil {
@@ -193,6 +271,23 @@ func FuzzDecodeRecord(f *testing.F) {
 		decodePermitAs(b, formatV1)
 		findRecord(b, 3)
 		setRecord(b, 3, []byte("x"))
-		walkIndex([]byte{7}, b, func([]byte, byte, uint64) {})
+		key := []byte("\x07A812")
+		walkIndex(key, b, func(p []byte, e indexEntry) {
+			if !sameIndexKey(p, key) {
+				t.Errorf("entry %q read under key %q", p, key)
+			}
+			if walkIndex(key, appendIndexEntry(nil, string(p), e), func(p2 []byte, e2 indexEntry) {
+				if string(p2) != string(p) || e2 != e {
+					t.Errorf("index entry %q %+v comes back as %q %+v", p, e, p2, e2)
+				}
+			}) != nil {
+				t.Errorf("index entry %q %+v does not read back", p, e)
+			}
+		})
+		if ps, err := decodePlates(b); err == nil {
+			if again, err := decodePlates(encodePlates(ps)); err != nil || !slices.Equal(again, ps) {
+				t.Errorf("plates %q read from %x come back as %q, %v", ps, b, again, err)
+			}
+		}
 	})
 }

@@ -3,7 +3,6 @@ package permit
 import (
 	"bytes"
 	"cmp"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,8 +23,8 @@ type Snapshot struct {
 	gen  uint64
 	next uint32 // last ref handed out
 	// group is the record group being filled (of ref next), written
-	// again with each chunk until it is full.
-	group []byte
+	// again with each chunk until it is full; plGroup its plates.
+	group, plGroup []byte
 
 	// Plate index and id entries are collected and written sorted at
 	// Commit: bbolt writes appended keys densely and fast, while random
@@ -42,6 +41,7 @@ type plateEntry struct {
 	p    [maxPlateLen]byte
 	n    uint8
 	kind byte
+	pos  uint8
 	ref  uint32
 }
 
@@ -101,7 +101,7 @@ func (sn *Snapshot) Add(cs []Change) error {
 		}
 	}
 	next := sn.next
-	group := slices.Clone(sn.group)
+	group, plGroup := slices.Clone(sn.group), slices.Clone(sn.plGroup)
 	var plates []plateEntry
 	var ids []idEntry
 	err := sn.s.db.Update(func(tx *bolt.Tx) error {
@@ -109,8 +109,9 @@ func (sn *Snapshot) Add(cs []Change) error {
 		if g == nil {
 			return errors.New("staging generation missing")
 		}
-		recs := g.Bucket(recBucket)
+		recs, pls := g.Bucket(recBucket), g.Bucket(plateBucket)
 		recs.FillPercent = 1 // refs only grow: pack pages full
+		pls.FillPercent = 1
 		// The group of ref next is written whenever it is complete, and
 		// once more at the end of the chunk.
 		flush := func() error {
@@ -118,7 +119,11 @@ func (sn *Snapshot) Add(cs []Change) error {
 				return nil
 			}
 			var gk [4]byte
-			return recs.Put(slices.Clone(groupKey(&gk, uint64(next))), group)
+			k := slices.Clone(groupKey(&gk, uint64(next)))
+			if err := recs.Put(k, group); err != nil {
+				return err
+			}
+			return pls.Put(k, plGroup)
 		}
 		for i := range cs {
 			c := &cs[i]
@@ -144,16 +149,14 @@ func (sn *Snapshot) Add(cs []Change) error {
 				if err := flush(); err != nil {
 					return err
 				}
-				group = nil
+				group, plGroup = nil, nil
 			}
 			next++
-			enc := encodeRecord(rec)
-			group = append(group, byte(next&slotMask))
-			group = binary.AppendUvarint(group, uint64(len(enc)))
-			group = append(group, enc...)
+			group = appendSlot(group, byte(next&slotMask), encodeRecord(rec))
+			plGroup = appendSlot(plGroup, byte(next&slotMask), encodePlates(ps))
 			ids = append(ids, idEntry{id: c.id(), kind: kind, ref: next})
-			for _, p := range ps {
-				e := plateEntry{n: uint8(len(p)), kind: kind, ref: next}
+			for i, p := range ps {
+				e := plateEntry{n: uint8(len(p)), kind: kind, pos: uint8(i), ref: next}
 				copy(e.p[:], p)
 				plates = append(plates, e)
 			}
@@ -165,7 +168,7 @@ func (sn *Snapshot) Add(cs []Change) error {
 	}
 	// Only a committed chunk counts.
 	sn.next = next
-	sn.group = group
+	sn.group, sn.plGroup = group, plGroup
 	sn.ids = append(sn.ids, ids...)
 	sn.plates = append(sn.plates, plates...)
 	for i := range cs {
@@ -266,7 +269,7 @@ func (sn *Snapshot) commit(seq uint64) error {
 				var v []byte
 				for ; lo < len(sn.plates) && sameIndexKey(sn.plates[lo].plate(), k); lo++ {
 					e := &sn.plates[lo]
-					v = appendIndexEntry(v, string(e.plate()), e.kind, uint64(e.ref))
+					v = appendIndexEntry(v, string(e.plate()), indexEntry{kind: e.kind, ref: uint64(e.ref), pos: int(e.pos)})
 					n++
 				}
 				if err := b.Put(k, v); err != nil {

@@ -19,10 +19,14 @@ import (
 //	                of a snapshot being loaded
 //	g<generation>   one complete data set, with format -> genFormat:
 //	  r             record group (ref >> 3) -> the group's permits and
-//	                accounts, binary (pack.go, codec.go)
+//	                accounts, binary, without their plates (pack.go,
+//	                codec.go)
+//	  pl            record group -> the plates of the group's records, by
+//	                slot as in r; not read by decisions
 //	  i             kind byte + id -> ref (4 bytes)
 //	  x             plate length + plate.ConfusionKey less its last 3
-//	                characters -> index entries (plate, kind, ref)
+//	                characters -> index entries (plate, kind, ref, the
+//	                plate's place in the record's plates)
 //	  fac prod pool clos   id -> JSON
 //	  block         plate -> JSON
 //
@@ -39,6 +43,7 @@ var (
 	keyStaging  = []byte("staging")
 	keyFormat   = []byte("format")
 	recBucket   = []byte("r")
+	plateBucket = []byte("pl")
 	idBucket    = []byte("i")
 	indexBucket = []byte("x")
 	facBucket   = []byte("fac")
@@ -47,7 +52,7 @@ var (
 	closBucket  = []byte("clos")
 	blockBucket = []byte("block")
 
-	genBuckets = [][]byte{recBucket, idBucket, indexBucket, facBucket, prodBucket, poolBucket, closBucket, blockBucket}
+	genBuckets = [][]byte{recBucket, plateBucket, idBucket, indexBucket, facBucket, prodBucket, poolBucket, closBucket, blockBucket}
 )
 
 // Kinds of plate-holding records, as stored in r, i and x.
@@ -288,7 +293,7 @@ func putOrDelete(b *bolt.Bucket, op Op, key string, rec any) error {
 // index in step. A delete of a record not held is not an error: deletes
 // are idempotent so a repeated one does no harm.
 func applyHolder(g *bolt.Bucket, kind byte, id string, op Op, rec any, plates []string) error {
-	recs, ids, idx := g.Bucket(recBucket), g.Bucket(idBucket), g.Bucket(indexBucket)
+	recs, pls, ids, idx := g.Bucket(recBucket), g.Bucket(plateBucket), g.Bucket(idBucket), g.Bucket(indexBucket)
 	idKey := append([]byte{kind}, id...)
 	var ref uint64
 	if v := ids.Get(idKey); v != nil {
@@ -296,16 +301,16 @@ func applyHolder(g *bolt.Bucket, kind byte, id string, op Op, rec any, plates []
 			return fmt.Errorf("stored ref of %s is damaged", id)
 		}
 		ref = uint64(binary.BigEndian.Uint32(v))
-		old, err := getRecord(recs, ref)
+		old, err := getRecord(pls, ref)
 		if err != nil {
-			return fmt.Errorf("stored record of %s: %w", id, err)
+			return fmt.Errorf("stored plates of %s: %w", id, err)
 		}
 		if old == nil {
-			return fmt.Errorf("stored record of %s is missing", id)
+			return fmt.Errorf("stored plates of %s are missing", id)
 		}
 		oldPlates, err := decodePlates(old)
 		if err != nil {
-			return fmt.Errorf("stored record of %s: %w", id, err)
+			return fmt.Errorf("stored plates of %s: %w", id, err)
 		}
 		for _, p := range oldPlates {
 			if err := unindex(idx, p, kind, ref); err != nil {
@@ -318,6 +323,9 @@ func applyHolder(g *bolt.Bucket, kind byte, id string, op Op, rec any, plates []
 			return nil
 		}
 		if err := putRecord(recs, ref, nil); err != nil {
+			return err
+		}
+		if err := putRecord(pls, ref, nil); err != nil {
 			return err
 		}
 		return ids.Delete(idKey)
@@ -337,8 +345,11 @@ func applyHolder(g *bolt.Bucket, kind byte, id string, op Op, rec any, plates []
 	if err := putRecord(recs, ref, encodeRecord(rec)); err != nil {
 		return err
 	}
-	for _, p := range plates {
-		if err := index(idx, p, kind, ref); err != nil {
+	if err := putRecord(pls, ref, encodePlates(plates)); err != nil {
+		return err
+	}
+	for i, p := range plates {
+		if err := index(idx, p, indexEntry{kind: kind, ref: ref, pos: i}); err != nil {
 			return err
 		}
 	}
@@ -380,14 +391,14 @@ func encodeRecord(rec any) []byte {
 	return encodeAccount(rec.(*Account))
 }
 
-// index adds plate p of record ref to the plate index (pack.go).
-func index(idx *bolt.Bucket, p string, kind byte, ref uint64) error {
+// index adds plate p of a record to the plate index (pack.go).
+func index(idx *bolt.Bucket, p string, e indexEntry) error {
 	var kb [maxPlateLen + 1]byte
 	key := append([]byte(nil), plateIndexKey(&kb, p)...)
 	old := idx.Get(key)
-	v := make([]byte, 0, len(old)+len(p)+6)
+	v := make([]byte, 0, len(old)+len(p)+binary.MaxVarintLen64)
 	v = append(v, old...)
-	v = appendIndexEntry(v, p, kind, ref)
+	v = appendIndexEntry(v, p, e)
 	return idx.Put(key, v)
 }
 
@@ -396,9 +407,9 @@ func unindex(idx *bolt.Bucket, p string, kind byte, ref uint64) error {
 	key := append([]byte(nil), plateIndexKey(&kb, p)...)
 	old := idx.Get(key)
 	v := make([]byte, 0, len(old))
-	err := walkIndex(key, old, func(ep []byte, k byte, r uint64) {
-		if string(ep) != p || k != kind || r != ref {
-			v = appendIndexEntry(v, string(ep), k, r)
+	err := walkIndex(key, old, func(ep []byte, e indexEntry) {
+		if string(ep) != p || e.kind != kind || e.ref != ref {
+			v = appendIndexEntry(v, string(ep), e)
 		}
 	})
 	if err != nil {

@@ -147,7 +147,10 @@ func (v *View) Seq() uint64 { return getU64(v.meta, keySeq) }
 
 // Holder is one record that registers a plate.
 type Holder struct {
-	Plate   string
+	Plate string
+	// Pos is the plate's place in the record's list of plates (0 for the
+	// first): a product may allow fewer vehicles than a permit lists.
+	Pos     int
 	Permit  *Permit  // set for a permit
 	Account *Account // set for an account
 }
@@ -155,6 +158,8 @@ type Holder struct {
 // Holders returns every permit and account that registers a plate whose
 // plate.ConfusionKey is key: the plate read and every plate a recogniser
 // could confuse it with. Two B+tree reads: the index, then the records.
+// The records come without their plates (Plates is nil: the decision has
+// the plate and its place in Holder); Permit and Account have them.
 func (v *View) Holders(key string) ([]Holder, error) {
 	if len(key) == 0 || len(key) > maxPlateLen {
 		return nil, nil
@@ -167,35 +172,24 @@ func (v *View) Holders(key string) ([]Holder, error) {
 	}
 	var out []Holder
 	var derr error
-	err := walkIndex(k, entries, func(p []byte, kind byte, ref uint64) {
+	err := walkIndex(k, entries, func(p []byte, e indexEntry) {
 		if derr != nil || !sameKey(p, key) {
 			return
 		}
-		rec, err := getRecord(v.bucket(&v.recs, recBucket), ref)
-		if err != nil || len(rec) < 1 || rec[0] != kind {
-			derr = cmp.Or(err, fmt.Errorf("permit: index names record %d, which is missing", ref))
+		rec, err := getRecord(v.bucket(&v.recs, recBucket), e.ref)
+		if err != nil || len(rec) < 1 || rec[0] != e.kind {
+			derr = cmp.Or(err, fmt.Errorf("permit: index names record %d, which is missing", e.ref))
 			return
 		}
-		var h Holder
-		var plates []string
-		switch kind {
+		h := Holder{Plate: string(p), Pos: e.pos}
+		switch e.kind {
 		case kindPermit:
-			if h.Permit, derr = decodePermit(rec); derr == nil {
-				plates = h.Permit.Plates
-			}
+			h.Permit, derr = decodePermit(rec)
 		case kindAccount:
-			if h.Account, derr = decodeAccount(rec); derr == nil {
-				plates = h.Account.Plates
-			}
+			h.Account, derr = decodeAccount(rec)
 		}
 		if derr != nil {
 			return
-		}
-		// The plate as the record spells it: no copy of its own.
-		if i := slices.Index(plates, string(p)); i >= 0 {
-			h.Plate = plates[i]
-		} else {
-			h.Plate = string(p)
 		}
 		if out == nil {
 			out = make([]Holder, 0, 2)
@@ -237,37 +231,63 @@ func (v *View) Pool(id string) *Pool { return v.t.pools[id] }
 // Closures returns the closures of facility (in force or not).
 func (v *View) Closures(facility string) []*Closure { return v.t.closures[facility] }
 
-// Permit returns permit id, or nil.
+// Permit returns permit id, with its plates, or nil.
 func (v *View) Permit(id string) (*Permit, error) {
-	rec, err := v.record(kindPermit, id)
+	rec, plates, err := v.record(kindPermit, id)
 	if rec == nil {
 		return nil, err
 	}
-	return decodePermit(rec)
+	p, err := decodePermit(rec)
+	if err != nil {
+		return nil, err
+	}
+	p.Plates = plates
+	return p, nil
 }
 
-// Account returns account id, or nil.
+// Account returns account id, with its plates, or nil.
 func (v *View) Account(id string) (*Account, error) {
-	rec, err := v.record(kindAccount, id)
+	rec, plates, err := v.record(kindAccount, id)
 	if rec == nil {
 		return nil, err
 	}
-	return decodeAccount(rec)
+	a, err := decodeAccount(rec)
+	if err != nil {
+		return nil, err
+	}
+	a.Plates = plates
+	return a, nil
 }
 
-func (v *View) record(kind byte, id string) ([]byte, error) {
+// record returns the stored record and the plates of id.
+func (v *View) record(kind byte, id string) ([]byte, []string, error) {
 	ref := v.bucket(&v.ids, idBucket).Get(append([]byte{kind}, id...))
 	if ref == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if len(ref) != 4 {
-		return nil, fmt.Errorf("permit: ref of %s is damaged", id)
+		return nil, nil, fmt.Errorf("permit: ref of %s is damaged", id)
 	}
-	rec, err := getRecord(v.bucket(&v.recs, recBucket), uint64(binary.BigEndian.Uint32(ref)))
+	r := uint64(binary.BigEndian.Uint32(ref))
+	rec, err := getRecord(v.bucket(&v.recs, recBucket), r)
 	if err == nil && (len(rec) < 1 || rec[0] != kind) {
 		err = fmt.Errorf("permit: record of %s is missing", id)
 	}
-	return rec, err
+	if err != nil {
+		return nil, nil, err
+	}
+	pl, err := getRecord(v.g.Bucket(plateBucket), r)
+	if err == nil && pl == nil {
+		err = fmt.Errorf("permit: plates of %s are missing", id)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	plates, err := decodePlates(pl)
+	if err != nil {
+		return nil, nil, fmt.Errorf("permit: plates of %s: %w", id, err)
+	}
+	return rec, plates, nil
 }
 
 // Counts says how many records of each kind the view holds.
@@ -292,7 +312,7 @@ func (v *View) Counts() Counts {
 		return nil
 	})
 	v.bucket(&v.idx, indexBucket).ForEach(func(k, e []byte) error {
-		walkIndex(k, e, func([]byte, byte, uint64) { c.Plates++ })
+		walkIndex(k, e, func([]byte, indexEntry) { c.Plates++ })
 		return nil
 	})
 	return c
