@@ -23,14 +23,19 @@ type Snapshot struct {
 	gen  uint64
 	next uint32 // last ref handed out
 	// group is the record group being filled (of ref next), written
-	// again with each chunk until it is full; plGroup its plates.
-	group, plGroup []byte
+	// again with each chunk until it is full.
+	group []byte
 
 	// Plate index and id entries are collected and written sorted at
 	// Commit: bbolt writes appended keys densely and fast, while random
 	// inserts over many transactions would rewrite most pages each time.
-	plates []plateEntry
-	ids    []idEntry
+	// The records' plates (bucket pl) are written at Commit too, from
+	// plates in ref order (nplates[ref-1] of them for ref): in a region
+	// of the file of their own, away from the records a decision reads
+	// (the kernel maps a page's neighbours with it).
+	plates  []plateEntry
+	nplates []uint8
+	ids     []idEntry
 
 	products map[string]int // product -> most plates on one of its permits
 	pools    map[string]bool
@@ -101,17 +106,17 @@ func (sn *Snapshot) Add(cs []Change) error {
 		}
 	}
 	next := sn.next
-	group, plGroup := slices.Clone(sn.group), slices.Clone(sn.plGroup)
+	group := slices.Clone(sn.group)
 	var plates []plateEntry
+	var nplates []uint8
 	var ids []idEntry
 	err := sn.s.db.Update(func(tx *bolt.Tx) error {
 		g := tx.Bucket(RootBucket).Bucket(genName(sn.gen))
 		if g == nil {
 			return errors.New("staging generation missing")
 		}
-		recs, pls := g.Bucket(recBucket), g.Bucket(plateBucket)
+		recs := g.Bucket(recBucket)
 		recs.FillPercent = 1 // refs only grow: pack pages full
-		pls.FillPercent = 1
 		// The group of ref next is written whenever it is complete, and
 		// once more at the end of the chunk.
 		flush := func() error {
@@ -119,11 +124,7 @@ func (sn *Snapshot) Add(cs []Change) error {
 				return nil
 			}
 			var gk [4]byte
-			k := slices.Clone(groupKey(&gk, uint64(next)))
-			if err := recs.Put(k, group); err != nil {
-				return err
-			}
-			return pls.Put(k, plGroup)
+			return recs.Put(slices.Clone(groupKey(&gk, uint64(next))), group)
 		}
 		for i := range cs {
 			c := &cs[i]
@@ -149,12 +150,12 @@ func (sn *Snapshot) Add(cs []Change) error {
 				if err := flush(); err != nil {
 					return err
 				}
-				group, plGroup = nil, nil
+				group = nil
 			}
 			next++
 			group = appendSlot(group, byte(next&slotMask), encodeRecord(rec))
-			plGroup = appendSlot(plGroup, byte(next&slotMask), encodePlates(ps))
 			ids = append(ids, idEntry{id: c.id(), kind: kind, ref: next})
+			nplates = append(nplates, uint8(len(ps)))
 			for i, p := range ps {
 				e := plateEntry{n: uint8(len(p)), kind: kind, pos: uint8(i), ref: next}
 				copy(e.p[:], p)
@@ -168,7 +169,8 @@ func (sn *Snapshot) Add(cs []Change) error {
 	}
 	// Only a committed chunk counts.
 	sn.next = next
-	sn.group, sn.plGroup = group, plGroup
+	sn.group = group
+	sn.nplates = append(sn.nplates, nplates...)
 	sn.ids = append(sn.ids, ids...)
 	sn.plates = append(sn.plates, plates...)
 	for i := range cs {
@@ -260,6 +262,9 @@ func (sn *Snapshot) commit(seq uint64) error {
 	}
 	sn.ids = nil
 
+	if err := sn.writePlates(); err != nil {
+		return err
+	}
 	slices.SortFunc(sn.plates, comparePlateEntries)
 	for lo := 0; lo < len(sn.plates); {
 		err := sn.fill(indexBucket, func(b *bolt.Bucket) error {
@@ -320,6 +325,41 @@ func (sn *Snapshot) commit(seq uint64) error {
 	})
 }
 
+// writePlates writes each record's plates to the plates bucket, group by
+// group in ref order, from sn.plates before it is sorted for the index.
+func (sn *Snapshot) writePlates() error {
+	at := 0 // next entry of sn.plates
+	ref := uint64(1)
+	for ref <= uint64(len(sn.nplates)) {
+		err := sn.fill(plateBucket, func(b *bolt.Bucket) error {
+			for keys := 0; keys < chunk && ref <= uint64(len(sn.nplates)); keys++ {
+				var g []byte
+				var gk [4]byte
+				k := slices.Clone(groupKey(&gk, ref))
+				for first := true; ref <= uint64(len(sn.nplates)) && (first || ref&slotMask != 0); ref++ {
+					first = false
+					n := int(sn.nplates[ref-1])
+					ps := make([]string, n)
+					for i := range ps {
+						ps[i] = string(sn.plates[at+i].plate())
+					}
+					at += n
+					g = appendSlot(g, byte(ref&slotMask), encodePlates(ps))
+				}
+				if err := b.Put(k, g); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	sn.nplates = nil
+	return nil
+}
+
 // comparePlateEntries orders by plate length, then confusion key (as
 // bytes.Compare orders the index keys, so the index is written in
 // ascending key order and one key's entries are adjacent), then by plate,
@@ -369,7 +409,7 @@ func (sn *Snapshot) Abort() error {
 		return nil
 	}
 	sn.done = true
-	sn.plates, sn.ids = nil, nil
+	sn.plates, sn.nplates, sn.ids = nil, nil, nil
 	sn.s.mu.Lock()
 	sn.s.loading = false
 	sn.s.mu.Unlock()
