@@ -205,6 +205,11 @@ func TestIndexEntries(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("entries %v, want %v", got, want)
 	}
+	var only []string
+	walkIndexKey(k, v, "A812345", func(p []byte, _ indexEntry) { only = append(only, string(p)) })
+	if !slices.Equal(only, []string{"AB12345"}) {
+		t.Errorf("entries of confusion key A812345: %q", only)
+	}
 	for i := 1; i < len(v); i++ {
 		if walkIndex(k, v[:i], func([]byte, indexEntry) {}) == nil && !slices.Contains(ends, i) {
 			t.Errorf("a cut index value (%d of %d bytes) was read", i, len(v))
@@ -231,13 +236,16 @@ func TestIndexEntries(t *testing.T) {
 	}
 	// A variant past its classes, or a key that is not a plate's, is
 	// damage.
-	if walkIndex([]byte("\x07A812"), []byte{12, '3', '4', '5', 1 << 6}, func([]byte, indexEntry) {}) == nil {
+	if walkIndex([]byte("\x07A812"), []byte{12 << 3, '3', '4', '5', 1}, func([]byte, indexEntry) {}) == nil {
 		t.Error("variant 12 of classes of sizes 1, 2, 3, 2 was read")
 	}
-	if walkIndex([]byte("\x07AB12"), []byte{0, '3', '4', '5', 1 << 6}, func([]byte, indexEntry) {}) == nil {
+	if walkIndex([]byte("\x07A812"), []byte{placeEscape << 1, maxPlates, '3', '4', '5', 1}, func([]byte, indexEntry) {}) == nil {
+		t.Errorf("a place past %d plates was read", maxPlates)
+	}
+	if walkIndex([]byte("\x07AB12"), []byte{0, '3', '4', '5', 1}, func([]byte, indexEntry) {}) == nil {
 		t.Error("a key with a character that is no class's representative was read")
 	}
-	if walkIndex([]byte("\x07A8"), []byte{0, '3', '4', '5', 1 << 6}, func([]byte, indexEntry) {}) == nil {
+	if walkIndex([]byte("\x07A8"), []byte{0, '3', '4', '5', 1}, func([]byte, indexEntry) {}) == nil {
 		t.Error("a key too short for its length was read")
 	}
 	if !sameKey([]byte("AB12345"), "A812345") || sameKey([]byte("AB12345"), "A812346") {

@@ -96,28 +96,26 @@ func setRecord(g []byte, slot byte, rec []byte) ([]byte, error) {
 // a recogniser could confuse with another is under one key, with its
 // neighbours. The value is entries, each
 //
-//	variant  uvarint: which member of its confusion class each of the
+//	head     uvarint: the variant shifted left by 3, the place shifted
+//	         left by 1, and the low bit set for an account. The variant
+//	         says which member of its confusion class each of the
 //	         plate's first characters is (the key has their classes), as
 //	         a number in mixed radix, the last character least
-//	         significant: 0 for a character alone in its class
+//	         significant: 0 for characters alone in their classes. The
+//	         place is the plate's in the record's list of plates, 0..2,
+//	         or 3 for a later one, whose place then follows as a uvarint
 //	suffix   the plate's last characters, as they are (up to indexSuffix)
-//	ref      uvarint: the record's ref shifted left by posBits+1, the
-//	         plate's place in the record's plates shifted left by one,
-//	         and the low bit set for an account
+//	ref      uvarint: the record's ref
 //
-// so a plate of seven characters costs a byte and its last three (a
-// decision reads every entry under a key, and the index is a third of the
-// pages it touches). Keys are ordered by length, then key, as a snapshot
-// writes them.
+// so a plate of seven characters costs a byte or two, its last three and
+// its record's ref (a decision reads every entry under a key, and the
+// index is a third of the pages it touches). Keys are ordered by length,
+// then key, as a snapshot writes them.
 const (
 	indexSuffix = 3
-	// posBits holds a place in a list of up to maxPlates plates.
-	posBits = 5
-	posMask = 1<<posBits - 1
+	// placeEscape in a head says the place follows.
+	placeEscape = 3
 )
-
-// A record's plates must all have a place that fits posBits.
-var _ [posMask + 1 - maxPlates]struct{}
 
 var errIndex = errors.New("permit: damaged plate index entry")
 
@@ -165,6 +163,13 @@ type indexEntry struct {
 // walkIndex calls fn for each entry of the index value v under key k
 // with the entry's plate (valid during the call only).
 func walkIndex(k, v []byte, fn func(p []byte, e indexEntry)) error {
+	return walkIndexKey(k, v, "", fn)
+}
+
+// walkIndexKey is walkIndex of the entries whose plates have the
+// plate.ConfusionKey key only, or of all when key is "": the others are
+// passed over without spelling out their plates.
+func walkIndexKey(k, v []byte, key string, fn func(p []byte, e indexEntry)) error {
 	if len(k) < 1 || int(k[0]) > maxPlateLen || len(k) != 1+max(0, int(k[0])-indexSuffix) {
 		return errIndex
 	}
@@ -172,52 +177,75 @@ func walkIndex(k, v []byte, fn func(p []byte, e indexEntry)) error {
 	var buf [maxPlateLen]byte
 	p := buf[:n]
 	for len(v) > 0 {
-		variant, w := binary.Uvarint(v)
+		head, w := binary.Uvarint(v)
 		if w <= 0 {
 			return errIndex
 		}
 		v = v[w:]
-		for i := len(prefix) - 1; i >= 0; i-- {
-			ms := classes.members[prefix[i]]
-			if len(ms) == 0 || plate.ConfusionOf(prefix[i]) != prefix[i] {
+		e := indexEntry{kind: kindPermit, pos: int(head>>1) & 3}
+		if head&1 == 1 {
+			e.kind = kindAccount
+		}
+		if e.pos == placeEscape {
+			pos, w := binary.Uvarint(v)
+			if w <= 0 || pos >= maxPlates {
 				return errIndex
 			}
-			p[i] = ms[variant%uint64(len(ms))]
-			variant /= uint64(len(ms))
+			e.pos, v = int(pos), v[w:]
 		}
-		if variant != 0 || len(v) < n-len(prefix) {
+		if len(v) < n-len(prefix) {
 			return errIndex
 		}
-		v = v[copy(p[len(prefix):], v):]
-		x, w := binary.Uvarint(v)
-		e := indexEntry{kind: kindPermit, ref: x >> (posBits + 1), pos: int(x>>1) & posMask}
+		suffix := v[:n-len(prefix)]
+		v = v[len(suffix):]
+		e.ref, w = binary.Uvarint(v)
 		if w <= 0 || e.ref == 0 || e.ref > maxRef {
 			return errIndex
 		}
-		if x&1 == 1 {
-			e.kind = kindAccount
-		}
-		fn(p, e)
 		v = v[w:]
+		if key != "" && !sameKey(suffix, key[len(prefix):]) {
+			continue
+		}
+		variant := head >> 3
+		for i := len(prefix) - 1; i >= 0; i-- {
+			ms := classes.members[prefix[i]]
+			switch {
+			case len(ms) == 0 || plate.ConfusionOf(prefix[i]) != prefix[i]:
+				return errIndex
+			case len(ms) == 1:
+				p[i] = ms[0]
+			default:
+				p[i] = ms[variant%uint64(len(ms))]
+				variant /= uint64(len(ms))
+			}
+		}
+		if variant != 0 {
+			return errIndex
+		}
+		copy(p[len(prefix):], suffix)
+		fn(p, e)
 	}
 	return nil
 }
 
 // appendIndexEntry appends the entry of plate p (of at most maxPlateLen
-// characters) to an index value.
+// characters, at a place below maxPlates) to an index value.
 func appendIndexEntry(v []byte, p string, e indexEntry) []byte {
 	cut := max(0, len(p)-indexSuffix)
 	var variant uint64
 	for i := 0; i < cut; i++ {
 		variant = variant*uint64(classes.size[p[i]]) + uint64(classes.place[p[i]])
 	}
-	v = binary.AppendUvarint(v, variant)
-	v = append(v, p[cut:]...)
-	x := e.ref<<(posBits+1) | uint64(e.pos&posMask)<<1
+	head := variant<<3 | uint64(min(e.pos, placeEscape))<<1
 	if e.kind == kindAccount {
-		x |= 1
+		head |= 1
 	}
-	return binary.AppendUvarint(v, x)
+	v = binary.AppendUvarint(v, head)
+	if e.pos >= placeEscape {
+		v = binary.AppendUvarint(v, uint64(e.pos))
+	}
+	v = append(v, p[cut:]...)
+	return binary.AppendUvarint(v, e.ref)
 }
 
 // sameKey reports whether plate p has the confusion key key.

@@ -172,8 +172,8 @@ func (v *View) Holders(key string) ([]Holder, error) {
 	}
 	var out []Holder
 	var derr error
-	err := walkIndex(k, entries, func(p []byte, e indexEntry) {
-		if derr != nil || !sameKey(p, key) {
+	err := walkIndexKey(k, entries, key, func(p []byte, e indexEntry) {
+		if derr != nil {
 			return
 		}
 		rec, err := getRecord(v.bucket(&v.recs, recBucket), e.ref)
