@@ -29,6 +29,7 @@ import (
 	"anprd/sync/uplink"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 )
 
 // link is the box's connection to the central system: the outbox the
@@ -338,8 +339,22 @@ func (d *Daemon) openData() error {
 	if d.permits, err = permit.Open(d.db.DB); err != nil {
 		return err
 	}
+	logConversion(d.log.With().Str("component", "permits").Logger(), d.permits.Converted())
 	d.presence, err = presence.Open(d.db.DB)
 	return err
+}
+
+// logConversion says in one line what permit.Open did with permit data
+// an older anprd wrote: converted it, or dropped it for a resync.
+func logConversion(log zerolog.Logger, c permit.Conversion) {
+	switch {
+	case c.From == 0:
+	case c.Dropped != "":
+		log.Warn().Int("from_format", c.From).Str("why", c.Dropped).
+			Msg("permit data of an older format dropped: no permits until sync has loaded the central system's snapshot (resync)")
+	default:
+		log.Info().Int("from_format", c.From).Int("records", c.Records).Msg("permit data converted from an older format")
+	}
 }
 
 // Outbox is where passages go: the lanes' passage sink (Record commits to

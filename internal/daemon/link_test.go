@@ -503,3 +503,28 @@ func TestDaemonRefusesThroughBroker(t *testing.T) {
 		t.Errorf("replies %d: %+v", len(rs), rep)
 	}
 }
+
+// TestLogConversion: start-up says in one line whether older permit data
+// was converted or dropped for a resync, and nothing when it was current.
+func TestLogConversion(t *testing.T) {
+	for _, tt := range []struct {
+		c    permit.Conversion
+		want []string
+	}{
+		{permit.Conversion{}, nil},
+		{permit.Conversion{From: 1, Records: 42}, []string{`"level":"info"`, `"from_format":1`, `"records":42`, "converted"}},
+		{permit.Conversion{From: 1, Dropped: "product gone"}, []string{`"level":"warn"`, `"why":"product gone"`, "resync"}},
+	} {
+		var buf strings.Builder
+		logConversion(zerolog.New(&buf), tt.c)
+		lines := strings.Count(buf.String(), "\n")
+		if tt.want == nil && lines != 0 || tt.want != nil && lines != 1 {
+			t.Errorf("%+v: %d lines: %s", tt.c, lines, buf.String())
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(buf.String(), w) {
+				t.Errorf("%+v: %q not in %s", tt.c, w, buf.String())
+			}
+		}
+	}
+}

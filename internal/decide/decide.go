@@ -472,7 +472,7 @@ func evaluate(hs []permit.Holder, p string, l *Lane, st Store, pr Presence, now 
 		var v verdict
 		switch {
 		case h.Permit != nil:
-			v = judgePermit(h.Permit, p, l, st, now, exit)
+			v = judgePermit(h.Permit, h.Pos, l, st, now, exit)
 			if v.class == Permit && !exit {
 				var err error
 				if v, err = checkLimits(v, p, l, st, pr, since); err != nil {
@@ -518,8 +518,9 @@ func holderKey(h permit.Holder) string {
 	return "a" + h.Account.ID
 }
 
-// judgePermit checks a permit's status, dates, facility, zone and hours.
-func judgePermit(pm *permit.Permit, p string, l *Lane, st Store, now time.Time, exit bool) verdict {
+// judgePermit checks a permit's status, dates, facility, zone and hours;
+// pos is the plate's place in the permit's list of plates.
+func judgePermit(pm *permit.Permit, pos int, l *Lane, st Store, now time.Time, exit bool) verdict {
 	v := verdict{permit: pm}
 	no := func(c Class, r Reason) verdict { v.class, v.reason = c, r; return v }
 	prod := st.Product(pm.Product)
@@ -528,7 +529,7 @@ func judgePermit(pm *permit.Permit, p string, l *Lane, st Store, now time.Time, 
 		return no(Unregistered, ProductUnknown)
 	case prod.Facility != l.Facility:
 		return no(Unregistered, OtherFacility)
-	case slices.Index(pm.Plates, p) >= prod.Vehicles():
+	case pos >= prod.Vehicles():
 		return no(Unregistered, ExtraVehicle)
 	case pm.Status == permit.Blocked:
 		return no(Blocked, PermitBlocked)

@@ -22,12 +22,20 @@ type Snapshot struct {
 	s    *Store
 	gen  uint64
 	next uint32 // last ref handed out
+	// group is the record group being filled (of ref next), written
+	// again with each chunk until it is full.
+	group []byte
 
 	// Plate index and id entries are collected and written sorted at
 	// Commit: bbolt writes appended keys densely and fast, while random
 	// inserts over many transactions would rewrite most pages each time.
-	plates []plateEntry
-	ids    []idEntry
+	// The records' plates (bucket pl) are written at Commit too, from
+	// plates in ref order (nplates[ref-1] of them for ref): in a region
+	// of the file of their own, away from the records a decision reads
+	// (the kernel maps a page's neighbours with it).
+	plates  []plateEntry
+	nplates []uint8
+	ids     []idEntry
 
 	products map[string]int // product -> most plates on one of its permits
 	pools    map[string]bool
@@ -38,6 +46,7 @@ type plateEntry struct {
 	p    [maxPlateLen]byte
 	n    uint8
 	kind byte
+	pos  uint8
 	ref  uint32
 }
 
@@ -97,7 +106,9 @@ func (sn *Snapshot) Add(cs []Change) error {
 		}
 	}
 	next := sn.next
+	group := slices.Clone(sn.group)
 	var plates []plateEntry
+	var nplates []uint8
 	var ids []idEntry
 	err := sn.s.db.Update(func(tx *bolt.Tx) error {
 		g := tx.Bucket(RootBucket).Bucket(genName(sn.gen))
@@ -106,6 +117,15 @@ func (sn *Snapshot) Add(cs []Change) error {
 		}
 		recs := g.Bucket(recBucket)
 		recs.FillPercent = 1 // refs only grow: pack pages full
+		// The group of ref next is written whenever it is complete, and
+		// once more at the end of the chunk.
+		flush := func() error {
+			if len(group) == 0 {
+				return nil
+			}
+			var gk [4]byte
+			return recs.Put(slices.Clone(groupKey(&gk, uint64(next))), group)
+		}
 		for i := range cs {
 			c := &cs[i]
 			var kind byte
@@ -122,27 +142,35 @@ func (sn *Snapshot) Add(cs []Change) error {
 				}
 				continue
 			}
-			if next == 1<<32-1 {
+			if next == maxRef {
 				return errors.New("more than 4 billion records")
 			}
-			next++
-			if err := recs.Put(refKey(uint64(next)), encodeRecord(rec)); err != nil {
-				return err
+			if (next+1)&slotMask == 0 {
+				// next+1 starts a new group
+				if err := flush(); err != nil {
+					return err
+				}
+				group = nil
 			}
+			next++
+			group = appendSlot(group, byte(next&slotMask), encodeRecord(rec))
 			ids = append(ids, idEntry{id: c.id(), kind: kind, ref: next})
-			for _, p := range ps {
-				e := plateEntry{n: uint8(len(p)), kind: kind, ref: next}
+			nplates = append(nplates, uint8(len(ps)))
+			for i, p := range ps {
+				e := plateEntry{n: uint8(len(p)), kind: kind, pos: uint8(i), ref: next}
 				copy(e.p[:], p)
 				plates = append(plates, e)
 			}
 		}
-		return nil
+		return flush()
 	})
 	if err != nil {
 		return fmt.Errorf("permit snapshot: %w", err)
 	}
 	// Only a committed chunk counts.
 	sn.next = next
+	sn.group = group
+	sn.nplates = append(sn.nplates, nplates...)
 	sn.ids = append(sn.ids, ids...)
 	sn.plates = append(sn.plates, plates...)
 	for i := range cs {
@@ -222,7 +250,7 @@ func (sn *Snapshot) commit(seq uint64) error {
 		part := sn.ids[lo:min(lo+chunk, len(sn.ids))]
 		err := sn.fill(idBucket, func(b *bolt.Bucket) error {
 			for _, e := range part {
-				if err := b.Put(append([]byte{e.kind}, e.id...), refKey(uint64(e.ref))); err != nil {
+				if err := b.Put(append([]byte{e.kind}, e.id...), refValue(uint64(e.ref))); err != nil {
 					return err
 				}
 			}
@@ -234,16 +262,20 @@ func (sn *Snapshot) commit(seq uint64) error {
 	}
 	sn.ids = nil
 
+	if err := sn.writePlates(); err != nil {
+		return err
+	}
 	slices.SortFunc(sn.plates, comparePlateEntries)
 	for lo := 0; lo < len(sn.plates); {
 		err := sn.fill(indexBucket, func(b *bolt.Bucket) error {
-			for n := 0; n < chunk && lo < len(sn.plates); n++ {
-				first := sn.plates[lo].plate()
-				k := []byte(plate.ConfusionKey(string(first)))
+			for n := 0; n < chunk && lo < len(sn.plates); {
+				var kb [maxPlateLen + 1]byte
+				k := slices.Clone(plateIndexKey(&kb, string(sn.plates[lo].plate())))
 				var v []byte
-				for ; lo < len(sn.plates) && cmpKeys(sn.plates[lo].plate(), first) == 0; lo++ {
+				for ; lo < len(sn.plates) && sameIndexKey(sn.plates[lo].plate(), k); lo++ {
 					e := &sn.plates[lo]
-					v = appendEntry(v, string(e.plate()), e.kind, uint64(e.ref))
+					v = appendIndexEntry(v, string(e.plate()), indexEntry{kind: e.kind, ref: uint64(e.ref), pos: int(e.pos)})
+					n++
 				}
 				if err := b.Put(k, v); err != nil {
 					return err
@@ -293,15 +325,52 @@ func (sn *Snapshot) commit(seq uint64) error {
 	})
 }
 
-// comparePlateEntries orders by confusion key (as bytes.Compare orders
-// the keys, so the index is written in ascending key order and one key's
-// entries are adjacent), then by plate, kind and ref for a stable value.
-func comparePlateEntries(a, b plateEntry) int {
-	ap, bp := a.plate(), b.plate()
-	return cmp.Or(cmpKeys(ap, bp), bytes.Compare(ap, bp), cmp.Compare(a.kind, b.kind), cmp.Compare(a.ref, b.ref))
+// writePlates writes each record's plates to the plates bucket, group by
+// group in ref order, from sn.plates before it is sorted for the index.
+func (sn *Snapshot) writePlates() error {
+	at := 0 // next entry of sn.plates
+	ref := uint64(1)
+	for ref <= uint64(len(sn.nplates)) {
+		err := sn.fill(plateBucket, func(b *bolt.Bucket) error {
+			for keys := 0; keys < chunk && ref <= uint64(len(sn.nplates)); keys++ {
+				var g []byte
+				var gk [4]byte
+				k := slices.Clone(groupKey(&gk, ref))
+				for first := true; ref <= uint64(len(sn.nplates)) && (first || ref&slotMask != 0); ref++ {
+					first = false
+					n := int(sn.nplates[ref-1])
+					ps := make([]string, n)
+					for i := range ps {
+						ps[i] = string(sn.plates[at+i].plate())
+					}
+					at += n
+					g = appendSlot(g, byte(ref&slotMask), encodePlates(ps))
+				}
+				if err := b.Put(k, g); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	sn.nplates = nil
+	return nil
 }
 
-// cmpKeys compares the confusion keys of two plates without building them.
+// comparePlateEntries orders by plate length, then confusion key (as
+// bytes.Compare orders the index keys, so the index is written in
+// ascending key order and one key's entries are adjacent), then by plate,
+// kind and ref for a stable value.
+func comparePlateEntries(a, b plateEntry) int {
+	ap, bp := a.plate(), b.plate()
+	return cmp.Or(cmp.Compare(len(ap), len(bp)), cmpKeys(ap, bp), bytes.Compare(ap, bp), cmp.Compare(a.kind, b.kind), cmp.Compare(a.ref, b.ref))
+}
+
+// cmpKeys compares the confusion keys of two plates of one length
+// without building them.
 func cmpKeys(a, b []byte) int {
 	for i := 0; i < len(a) && i < len(b); i++ {
 		if ca, cb := plate.ConfusionOf(a[i]), plate.ConfusionOf(b[i]); ca != cb {
@@ -309,6 +378,19 @@ func cmpKeys(a, b []byte) int {
 		}
 	}
 	return cmp.Compare(len(a), len(b))
+}
+
+// sameIndexKey reports whether plate p belongs under index key k.
+func sameIndexKey(p, k []byte) bool {
+	if len(p) != int(k[0]) {
+		return false
+	}
+	for i, c := range k[1:] {
+		if plate.ConfusionOf(p[i]) != c {
+			return false
+		}
+	}
+	return true
 }
 
 // fill runs fn on bucket name of the staging generation in one
@@ -327,7 +409,7 @@ func (sn *Snapshot) Abort() error {
 		return nil
 	}
 	sn.done = true
-	sn.plates, sn.ids = nil, nil
+	sn.plates, sn.nplates, sn.ids = nil, nil, nil
 	sn.s.mu.Lock()
 	sn.s.loading = false
 	sn.s.mu.Unlock()

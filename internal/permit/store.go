@@ -8,8 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"anprd/internal/plate"
-
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -19,15 +17,22 @@ import (
 //	meta            live -> generation, seq -> last batch, ver -> commit
 //	                count (for the in-memory tables), staging -> generation
 //	                of a snapshot being loaded
-//	g<generation>   one complete data set:
-//	  r             ref (uint64) -> kind byte + JSON of a permit or account
-//	  i             kind byte + id -> ref
-//	  x             plate.ConfusionKey -> index entries (plate, kind, ref)
+//	g<generation>   one complete data set, with format -> genFormat:
+//	  r             record group (ref >> 3) -> the group's permits and
+//	                accounts, binary, without their plates (pack.go,
+//	                codec.go)
+//	  pl            record group -> the plates of the group's records, by
+//	                slot as in r; not read by decisions
+//	  i             kind byte + id -> ref (4 bytes)
+//	  x             plate length + plate.ConfusionKey less its last 3
+//	                characters -> index entries (plate, kind, ref, the
+//	                plate's place in the record's plates)
 //	  fac prod pool clos   id -> JSON
 //	  block         plate -> JSON
 //
 // A snapshot fills a new generation beside the live one; the swap is one
 // small write of meta.live, so readers see the old or the new set whole.
+// A generation of an older format is converted when the store opens.
 var (
 	RootBucket = []byte("permits")
 
@@ -36,7 +41,9 @@ var (
 	keySeq      = []byte("seq")
 	keyVer      = []byte("ver")
 	keyStaging  = []byte("staging")
+	keyFormat   = []byte("format")
 	recBucket   = []byte("r")
+	plateBucket = []byte("pl")
 	idBucket    = []byte("i")
 	indexBucket = []byte("x")
 	facBucket   = []byte("fac")
@@ -45,7 +52,7 @@ var (
 	closBucket  = []byte("clos")
 	blockBucket = []byte("block")
 
-	genBuckets = [][]byte{recBucket, idBucket, indexBucket, facBucket, prodBucket, poolBucket, closBucket, blockBucket}
+	genBuckets = [][]byte{recBucket, plateBucket, idBucket, indexBucket, facBucket, prodBucket, poolBucket, closBucket, blockBucket}
 )
 
 // Kinds of plate-holding records, as stored in r, i and x.
@@ -76,14 +83,25 @@ type Store struct {
 
 	mu      sync.Mutex // guards loading
 	loading bool
+
+	converted Conversion
 }
 
 // Open uses the permit buckets of db, which migrations must have made. It
 // starts an empty data set in a new database and removes any generation
 // that is not live: a snapshot cut short by a crash, or the old set of a
 // swap whose clean-up did not finish.
+//
+// A live generation of an older format (see genFormat) is converted to
+// this one, as a snapshot loaded from its records under the same
+// sequence number, before Open returns: the data is carried over. If the
+// old data cannot be read or fails a snapshot's checks, the store starts
+// empty at sequence 0 instead, which makes sync ask the central system
+// for a full snapshot (resync) with the next batch it receives;
+// Converted says which happened.
 func Open(db *bolt.DB) (*Store, error) {
 	s := &Store{db: db}
+	var format uint64
 	err := db.Update(func(tx *bolt.Tx) error {
 		root := tx.Bucket(RootBucket)
 		if root == nil {
@@ -106,15 +124,31 @@ func Open(db *bolt.DB) (*Store, error) {
 		if err := meta.Delete(keyStaging); err != nil {
 			return err
 		}
+		format = getU64(root.Bucket(genName(live)), keyFormat)
+		if format == 0 {
+			format = formatV1 // written before generations had a format
+		}
 		return dropGens(root, live)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("permit: open: %w", err)
 	}
+	if format != genFormat {
+		if err := s.convert(format); err != nil {
+			return nil, fmt.Errorf("permit: open: %w", err)
+		}
+	}
 	return s, nil
 }
 
-func genName(g uint64) []byte { return binary.BigEndian.AppendUint64([]byte("g"), g) }
+func genName(g uint64) []byte {
+	var buf [9]byte
+	return appendGenName(buf[:0], g)
+}
+
+func appendGenName(b []byte, g uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(b, 'g'), g)
+}
 
 func newGen(root *bolt.Bucket, g uint64) error {
 	gb, err := root.CreateBucket(genName(g))
@@ -126,7 +160,7 @@ func newGen(root *bolt.Bucket, g uint64) error {
 			return err
 		}
 	}
-	return nil
+	return putU64(gb, keyFormat, genFormat)
 }
 
 // dropGens deletes every generation except keep.
@@ -259,16 +293,26 @@ func putOrDelete(b *bolt.Bucket, op Op, key string, rec any) error {
 // index in step. A delete of a record not held is not an error: deletes
 // are idempotent so a repeated one does no harm.
 func applyHolder(g *bolt.Bucket, kind byte, id string, op Op, rec any, plates []string) error {
-	recs, ids, idx := g.Bucket(recBucket), g.Bucket(idBucket), g.Bucket(indexBucket)
+	recs, pls, ids, idx := g.Bucket(recBucket), g.Bucket(plateBucket), g.Bucket(idBucket), g.Bucket(indexBucket)
 	idKey := append([]byte{kind}, id...)
 	var ref uint64
 	if v := ids.Get(idKey); v != nil {
-		ref = binary.BigEndian.Uint64(v)
-		old, err := decodePlates(recs.Get(refKey(ref)))
-		if err != nil {
-			return fmt.Errorf("stored record of %s: %w", id, err)
+		if len(v) != 4 {
+			return fmt.Errorf("stored ref of %s is damaged", id)
 		}
-		for _, p := range old {
+		ref = uint64(binary.BigEndian.Uint32(v))
+		old, err := getRecord(pls, ref)
+		if err != nil {
+			return fmt.Errorf("stored plates of %s: %w", id, err)
+		}
+		if old == nil {
+			return fmt.Errorf("stored plates of %s are missing", id)
+		}
+		oldPlates, err := decodePlates(old)
+		if err != nil {
+			return fmt.Errorf("stored plates of %s: %w", id, err)
+		}
+		for _, p := range oldPlates {
 			if err := unindex(idx, p, kind, ref); err != nil {
 				return err
 			}
@@ -278,7 +322,10 @@ func applyHolder(g *bolt.Bucket, kind byte, id string, op Op, rec any, plates []
 		if ref == 0 {
 			return nil
 		}
-		if err := recs.Delete(refKey(ref)); err != nil {
+		if err := putRecord(recs, ref, nil); err != nil {
+			return err
+		}
+		if err := putRecord(pls, ref, nil); err != nil {
 			return err
 		}
 		return ids.Delete(idKey)
@@ -288,22 +335,53 @@ func applyHolder(g *bolt.Bucket, kind byte, id string, op Op, rec any, plates []
 		if ref, err = recs.NextSequence(); err != nil {
 			return err
 		}
-		if err := ids.Put(idKey, refKey(ref)); err != nil {
+		if ref > maxRef {
+			return errors.New("more than 4 billion records were ever stored: load a snapshot")
+		}
+		if err := ids.Put(idKey, refValue(ref)); err != nil {
 			return err
 		}
 	}
-	if err := recs.Put(refKey(ref), encodeRecord(rec)); err != nil {
+	if err := putRecord(recs, ref, encodeRecord(rec)); err != nil {
 		return err
 	}
-	for _, p := range plates {
-		if err := index(idx, p, kind, ref); err != nil {
+	if err := putRecord(pls, ref, encodePlates(plates)); err != nil {
+		return err
+	}
+	for i, p := range plates {
+		if err := index(idx, p, indexEntry{kind: kind, ref: ref, pos: i}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func refKey(ref uint64) []byte { return binary.BigEndian.AppendUint64(nil, ref) }
+func refValue(ref uint64) []byte { return binary.BigEndian.AppendUint32(nil, uint32(ref)) }
+
+// getRecord returns the stored record of ref, or nil.
+func getRecord(recs *bolt.Bucket, ref uint64) ([]byte, error) {
+	var gk [4]byte
+	g := recs.Get(groupKey(&gk, ref))
+	if g == nil {
+		return nil, nil
+	}
+	return findRecord(g, byte(ref&slotMask))
+}
+
+// putRecord stores rec as ref's record; nil removes it.
+func putRecord(recs *bolt.Bucket, ref uint64, rec []byte) error {
+	var gk [4]byte
+	k := groupKey(&gk, ref)
+	g, err := setRecord(recs.Get(k), byte(ref&slotMask), rec)
+	if err != nil {
+		return err
+	}
+	k = append([]byte(nil), k...)
+	if len(g) == 0 {
+		return recs.Delete(k)
+	}
+	return recs.Put(k, g)
+}
 
 // encodeRecord encodes a *Permit or *Account (codec.go).
 func encodeRecord(rec any) []byte {
@@ -313,32 +391,25 @@ func encodeRecord(rec any) []byte {
 	return encodeAccount(rec.(*Account))
 }
 
-// Index entries: plate length, plate, kind, ref (8 bytes), repeated. One
-// key holds every registered plate that a recogniser could confuse with
-// another, so exact and near matches are one read.
-func index(idx *bolt.Bucket, p string, kind byte, ref uint64) error {
-	key := []byte(plate.ConfusionKey(p))
+// index adds plate p of a record to the plate index (pack.go).
+func index(idx *bolt.Bucket, p string, e indexEntry) error {
+	var kb [maxPlateLen + 1]byte
+	key := append([]byte(nil), plateIndexKey(&kb, p)...)
 	old := idx.Get(key)
-	v := make([]byte, 0, len(old)+len(p)+10)
+	v := make([]byte, 0, len(old)+len(p)+binary.MaxVarintLen64)
 	v = append(v, old...)
-	v = appendEntry(v, p, kind, ref)
+	v = appendIndexEntry(v, p, e)
 	return idx.Put(key, v)
 }
 
-func appendEntry(v []byte, p string, kind byte, ref uint64) []byte {
-	v = append(v, byte(len(p)))
-	v = append(v, p...)
-	v = append(v, kind)
-	return binary.BigEndian.AppendUint64(v, ref)
-}
-
 func unindex(idx *bolt.Bucket, p string, kind byte, ref uint64) error {
-	key := []byte(plate.ConfusionKey(p))
+	var kb [maxPlateLen + 1]byte
+	key := append([]byte(nil), plateIndexKey(&kb, p)...)
 	old := idx.Get(key)
-	var v []byte
-	err := walkEntries(old, func(ep []byte, k byte, r uint64) {
-		if string(ep) != p || k != kind || r != ref {
-			v = appendEntry(v, string(ep), k, r)
+	v := make([]byte, 0, len(old))
+	err := walkIndex(key, old, func(ep []byte, e indexEntry) {
+		if string(ep) != p || e.kind != kind || e.ref != ref {
+			v = appendIndexEntry(v, string(ep), e)
 		}
 	})
 	if err != nil {
@@ -348,16 +419,4 @@ func unindex(idx *bolt.Bucket, p string, kind byte, ref uint64) error {
 		return idx.Delete(key)
 	}
 	return idx.Put(key, v)
-}
-
-func walkEntries(v []byte, fn func(p []byte, kind byte, ref uint64)) error {
-	for len(v) > 0 {
-		n := int(v[0])
-		if len(v) < 1+n+9 {
-			return errors.New("permit: damaged plate index entry")
-		}
-		fn(v[1:1+n], v[1+n], binary.BigEndian.Uint64(v[2+n:]))
-		v = v[10+n:]
-	}
-	return nil
 }

@@ -31,8 +31,9 @@ func pdel(id string) permit.Change {
 	return permit.Change{Op: permit.Delete, Permit: &permit.Permit{ID: id}}
 }
 
-// plates returns plate -> ids of the permits and accounts registering it,
-// as the view's index finds them for the plate's confusion key.
+// lookup returns the ids of the permits and accounts registering plate
+// p, as the view's index finds them for the plate's confusion key. Each
+// holder's place of the plate must be where the record lists it.
 func lookup(t *testing.T, s *permit.Store, p string) []string {
 	t.Helper()
 	var ids []string
@@ -42,10 +43,24 @@ func lookup(t *testing.T, s *permit.Store, p string) []string {
 			if h.Plate != p {
 				continue
 			}
+			var plates []string
 			if h.Permit != nil {
 				ids = append(ids, h.Permit.ID+"/"+h.Permit.Tenant)
+				full, err := v.Permit(h.Permit.ID)
+				if err != nil || full == nil || h.Permit.Plates != nil {
+					t.Fatalf("permit %s: %+v, %v; holder's plates %q", h.Permit.ID, full, err, h.Permit.Plates)
+				}
+				plates = full.Plates
 			} else {
 				ids = append(ids, "acct:"+h.Account.ID)
+				full, err := v.Account(h.Account.ID)
+				if err != nil || full == nil || h.Account.Plates != nil {
+					t.Fatalf("account %s: %+v, %v; holder's plates %q", h.Account.ID, full, err, h.Account.Plates)
+				}
+				plates = full.Plates
+			}
+			if i := slices.Index(plates, p); i != h.Pos {
+				t.Errorf("plate %s is at %d of %q, the index says %d", p, i, plates, h.Pos)
 			}
 		}
 		return err

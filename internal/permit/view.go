@@ -1,6 +1,7 @@
 package permit
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -19,6 +20,9 @@ type tables struct {
 	products   map[string]*Product
 	pools      map[string]*Pool
 	closures   map[string][]*Closure // by facility
+	// blocks: the block list is not empty. Most decisions are then
+	// spared opening its bucket.
+	blocks bool
 }
 
 func loadTables(g *bolt.Bucket, ver uint64) (*tables, error) {
@@ -65,6 +69,8 @@ func loadTables(g *bolt.Bucket, ver uint64) (*tables, error) {
 	if err != nil {
 		return nil, fmt.Errorf("permit: stored record: %w", err)
 	}
+	k, _ := g.Bucket(blockBucket).Cursor().First()
+	t.blocks = k != nil
 	return t, nil
 }
 
@@ -76,9 +82,20 @@ func decodeAll(b *bolt.Bucket, fn func(v []byte) error) error {
 // of the transaction it reads in. It must not be used after the
 // transaction ends. Records it returns are shared: do not modify them.
 type View struct {
-	g   *bolt.Bucket
-	t   *tables
-	seq uint64
+	g    *bolt.Bucket
+	meta *bolt.Bucket
+	t    *tables
+	// The buckets a decision reads, each looked up once per view and
+	// only when needed: every nested bucket opened is a B+tree search and
+	// a few allocations in bbolt.
+	idx, recs, ids, block *bolt.Bucket
+}
+
+func (v *View) bucket(b **bolt.Bucket, name []byte) *bolt.Bucket {
+	if *b == nil {
+		*b = v.g.Bucket(name)
+	}
+	return *b
 }
 
 // View runs fn with a view in a read transaction.
@@ -101,7 +118,8 @@ func (s *Store) ViewTx(tx *bolt.Tx) (*View, error) {
 		return nil, fmt.Errorf("permit: bucket missing")
 	}
 	meta := root.Bucket(metaBucket)
-	g := root.Bucket(genName(getU64(meta, keyLive)))
+	var name [9]byte
+	g := root.Bucket(appendGenName(name[:0], getU64(meta, keyLive)))
 	if g == nil {
 		return nil, fmt.Errorf("permit: live generation missing: the database is damaged")
 	}
@@ -121,15 +139,18 @@ func (s *Store) ViewTx(tx *bolt.Tx) (*View, error) {
 			}
 		}
 	}
-	return &View{g: g, t: t, seq: getU64(meta, keySeq)}, nil
+	return &View{g: g, meta: meta, t: t}, nil
 }
 
 // Seq is the last batch applied as of this view.
-func (v *View) Seq() uint64 { return v.seq }
+func (v *View) Seq() uint64 { return getU64(v.meta, keySeq) }
 
 // Holder is one record that registers a plate.
 type Holder struct {
-	Plate   string
+	Plate string
+	// Pos is the plate's place in the record's list of plates (0 for the
+	// first): a product may allow fewer vehicles than a permit lists.
+	Pos     int
 	Permit  *Permit  // set for a permit
 	Account *Account // set for an account
 }
@@ -137,29 +158,41 @@ type Holder struct {
 // Holders returns every permit and account that registers a plate whose
 // plate.ConfusionKey is key: the plate read and every plate a recogniser
 // could confuse it with. Two B+tree reads: the index, then the records.
+// The records come without their plates (Plates is nil: the decision has
+// the plate and its place in Holder); Permit and Account have them.
 func (v *View) Holders(key string) ([]Holder, error) {
-	entries := v.g.Bucket(indexBucket).Get([]byte(key))
+	if len(key) == 0 || len(key) > maxPlateLen {
+		return nil, nil
+	}
+	var kb [maxPlateLen + 1]byte
+	k := indexKey(&kb, key)
+	entries := v.bucket(&v.idx, indexBucket).Get(k)
 	if entries == nil {
 		return nil, nil
 	}
-	recs := v.g.Bucket(recBucket)
 	var out []Holder
 	var derr error
-	err := walkEntries(entries, func(p []byte, kind byte, ref uint64) {
+	err := walkIndexKey(k, entries, key, func(p []byte, e indexEntry) {
 		if derr != nil {
 			return
 		}
-		rec := recs.Get(binary.BigEndian.AppendUint64(make([]byte, 0, 8), ref))
-		if len(rec) < 1 || rec[0] != kind {
-			derr = fmt.Errorf("permit: index names record %d, which is missing", ref)
+		rec, err := getRecord(v.bucket(&v.recs, recBucket), e.ref)
+		if err != nil || len(rec) < 1 || rec[0] != e.kind {
+			derr = cmp.Or(err, fmt.Errorf("permit: index names record %d, which is missing", e.ref))
 			return
 		}
-		h := Holder{Plate: string(p)}
-		switch kind {
+		h := Holder{Plate: string(p), Pos: e.pos}
+		switch e.kind {
 		case kindPermit:
 			h.Permit, derr = decodePermit(rec)
 		case kindAccount:
 			h.Account, derr = decodeAccount(rec)
+		}
+		if derr != nil {
+			return
+		}
+		if out == nil {
+			out = make([]Holder, 0, 2)
 		}
 		out = append(out, h)
 	})
@@ -171,7 +204,11 @@ func (v *View) Holders(key string) ([]Holder, error) {
 
 // Blocked returns the block list entry for plate, if any.
 func (v *View) Blocked(plate string) (*Block, error) {
-	b := v.g.Bucket(blockBucket).Get([]byte(plate))
+	var kb [maxPlateLen]byte
+	if len(plate) == 0 || len(plate) > maxPlateLen || !v.t.blocks {
+		return nil, nil
+	}
+	b := v.bucket(&v.block, blockBucket).Get(append(kb[:0], plate...))
 	if b == nil {
 		return nil, nil
 	}
@@ -194,34 +231,63 @@ func (v *View) Pool(id string) *Pool { return v.t.pools[id] }
 // Closures returns the closures of facility (in force or not).
 func (v *View) Closures(facility string) []*Closure { return v.t.closures[facility] }
 
-// Permit returns permit id, or nil.
+// Permit returns permit id, with its plates, or nil.
 func (v *View) Permit(id string) (*Permit, error) {
-	rec, err := v.record(kindPermit, id)
+	rec, plates, err := v.record(kindPermit, id)
 	if rec == nil {
 		return nil, err
 	}
-	return decodePermit(rec)
+	p, err := decodePermit(rec)
+	if err != nil {
+		return nil, err
+	}
+	p.Plates = plates
+	return p, nil
 }
 
-// Account returns account id, or nil.
+// Account returns account id, with its plates, or nil.
 func (v *View) Account(id string) (*Account, error) {
-	rec, err := v.record(kindAccount, id)
+	rec, plates, err := v.record(kindAccount, id)
 	if rec == nil {
 		return nil, err
 	}
-	return decodeAccount(rec)
+	a, err := decodeAccount(rec)
+	if err != nil {
+		return nil, err
+	}
+	a.Plates = plates
+	return a, nil
 }
 
-func (v *View) record(kind byte, id string) ([]byte, error) {
-	ref := v.g.Bucket(idBucket).Get(append([]byte{kind}, id...))
+// record returns the stored record and the plates of id.
+func (v *View) record(kind byte, id string) ([]byte, []string, error) {
+	ref := v.bucket(&v.ids, idBucket).Get(append([]byte{kind}, id...))
 	if ref == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
-	rec := v.g.Bucket(recBucket).Get(ref)
-	if len(rec) < 1 || rec[0] != kind {
-		return nil, fmt.Errorf("permit: record of %s is missing", id)
+	if len(ref) != 4 {
+		return nil, nil, fmt.Errorf("permit: ref of %s is damaged", id)
 	}
-	return rec, nil
+	r := uint64(binary.BigEndian.Uint32(ref))
+	rec, err := getRecord(v.bucket(&v.recs, recBucket), r)
+	if err == nil && (len(rec) < 1 || rec[0] != kind) {
+		err = fmt.Errorf("permit: record of %s is missing", id)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	pl, err := getRecord(v.g.Bucket(plateBucket), r)
+	if err == nil && pl == nil {
+		err = fmt.Errorf("permit: plates of %s are missing", id)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	plates, err := decodePlates(pl)
+	if err != nil {
+		return nil, nil, fmt.Errorf("permit: plates of %s: %w", id, err)
+	}
+	return rec, plates, nil
 }
 
 // Counts says how many records of each kind the view holds.
@@ -245,8 +311,8 @@ func (v *View) Counts() Counts {
 		}
 		return nil
 	})
-	v.g.Bucket(indexBucket).ForEach(func(_, e []byte) error {
-		walkEntries(e, func([]byte, byte, uint64) { c.Plates++ })
+	v.bucket(&v.idx, indexBucket).ForEach(func(k, e []byte) error {
+		walkIndex(k, e, func([]byte, indexEntry) { c.Plates++ })
 		return nil
 	})
 	return c

@@ -18,7 +18,6 @@ package presence
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -31,7 +30,7 @@ import (
 // Buckets, made by migration 3 in internal/state.
 var (
 	RootBucket    = []byte("presence")
-	vehBucket     = []byte("vehicles") // facility 0 confusion key 0 plate -> JSON Vehicle
+	vehBucket     = []byte("vehicles") // facility 0 confusion key 0 plate -> Vehicle (codec.go)
 	countedBucket = []byte("counted")  // kind id 0 facility 0 plate -> entry time (unix ns)
 )
 
@@ -134,13 +133,23 @@ func Open(db *bolt.DB) (*Store, error) {
 // Tx is presence in one bbolt transaction.
 type Tx struct {
 	tx       *bolt.Tx
+	root     *bolt.Bucket
 	vehicles *bolt.Bucket
-	counted  *bolt.Bucket
+	counted  *bolt.Bucket // opened when first needed
 }
 
 func wrap(tx *bolt.Tx) *Tx {
 	root := tx.Bucket(RootBucket)
-	return &Tx{tx: tx, vehicles: root.Bucket(vehBucket), counted: root.Bucket(countedBucket)}
+	return &Tx{tx: tx, root: root, vehicles: root.Bucket(vehBucket)}
+}
+
+// countedB is the counted bucket; a decision for a plate nobody
+// registered never opens it.
+func (t *Tx) countedB() *bolt.Bucket {
+	if t.counted == nil {
+		t.counted = t.root.Bucket(countedBucket)
+	}
+	return t.counted
 }
 
 // Update runs fn in one write transaction: what fn reads and what it
@@ -177,21 +186,14 @@ func countedKey(r Ref, facility, p string) []byte {
 	return append(k, p...)
 }
 
-func decode(b []byte) (*Vehicle, error) {
-	v := new(Vehicle)
-	if err := json.Unmarshal(b, v); err != nil {
-		return nil, fmt.Errorf("presence: stored vehicle: %w", err)
-	}
-	return v, nil
-}
-
 // Inside returns the vehicle with plate inside facility, or nil.
 func (t *Tx) Inside(facility, p string) (*Vehicle, error) {
-	b := t.vehicles.Get(vehKey(facility, p))
+	k := vehKey(facility, p)
+	b := t.vehicles.Get(k)
 	if b == nil {
 		return nil, nil
 	}
-	return decode(b)
+	return decode(k, b)
 }
 
 // Confusable returns the vehicles inside facility whose plates have the
@@ -203,7 +205,7 @@ func (t *Tx) Confusable(facility, key string) ([]*Vehicle, error) {
 	var out []*Vehicle
 	c := t.vehicles.Cursor()
 	for k, b := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, b = c.Next() {
-		v, err := decode(b)
+		v, err := decode(k, b)
 		if err != nil {
 			return nil, err
 		}
@@ -220,7 +222,7 @@ func (t *Tx) Count(r Ref, since time.Time, facility, p string) (int, error) {
 	prefix := append(append([]byte{byte(r.Kind)}, r.ID...), 0)
 	self := countedKey(r, facility, p)
 	n := 0
-	c := t.counted.Cursor()
+	c := t.countedB().Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		if len(v) != 8 {
 			return 0, errors.New("presence: damaged count entry")
@@ -242,16 +244,12 @@ func (t *Tx) Enter(v *Vehicle) error {
 	if _, err := t.Exit(v.Facility, v.Plate); err != nil {
 		return err
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	if err := t.vehicles.Put(vehKey(v.Facility, v.Plate), b); err != nil {
+	if err := t.vehicles.Put(vehKey(v.Facility, v.Plate), encode(v)); err != nil {
 		return err
 	}
 	at := binary.BigEndian.AppendUint64(nil, uint64(v.Entered.UnixNano()))
 	for _, r := range v.Refs() {
-		if err := t.counted.Put(countedKey(r, v.Facility, v.Plate), at); err != nil {
+		if err := t.countedB().Put(countedKey(r, v.Facility, v.Plate), at); err != nil {
 			return err
 		}
 	}
@@ -266,12 +264,12 @@ func (t *Tx) Exit(facility, p string) (*Vehicle, error) {
 	if b == nil {
 		return nil, nil
 	}
-	v, err := decode(b)
+	v, err := decode(k, b)
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range v.Refs() {
-		if err := t.counted.Delete(countedKey(r, v.Facility, v.Plate)); err != nil {
+		if err := t.countedB().Delete(countedKey(r, v.Facility, v.Plate)); err != nil {
 			return nil, err
 		}
 	}
@@ -288,7 +286,7 @@ func (t *Tx) List(facility string) ([]*Vehicle, error) {
 	var out []*Vehicle
 	c := t.vehicles.Cursor()
 	for k, b := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, b = c.Next() {
-		v, err := decode(b)
+		v, err := decode(k, b)
 		if err != nil {
 			return nil, err
 		}

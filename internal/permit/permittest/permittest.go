@@ -75,7 +75,9 @@ func set[T any](m map[string]*T, k string, v *T, del bool) {
 	}
 }
 
-// Holders implements decide.Store by scanning every record.
+// Holders implements decide.Store by scanning every record. As the real
+// store's, the records come without their plates (the holder has the
+// plate and its place).
 func (m *Mem) Holders(key string) ([]permit.Holder, error) {
 	m.Reads++
 	if m.Fail != nil {
@@ -83,16 +85,20 @@ func (m *Mem) Holders(key string) ([]permit.Holder, error) {
 	}
 	var out []permit.Holder
 	for _, p := range m.permits {
-		for _, pl := range p.Plates {
+		for i, pl := range p.Plates {
 			if plate.ConfusionKey(pl) == key {
-				out = append(out, permit.Holder{Plate: pl, Permit: p})
+				c := *p
+				c.Plates = nil
+				out = append(out, permit.Holder{Plate: pl, Pos: i, Permit: &c})
 			}
 		}
 	}
 	for _, a := range m.accounts {
-		for _, pl := range a.Plates {
+		for i, pl := range a.Plates {
 			if plate.ConfusionKey(pl) == key {
-				out = append(out, permit.Holder{Plate: pl, Account: a})
+				c := *a
+				c.Plates = nil
+				out = append(out, permit.Holder{Plate: pl, Pos: i, Account: &c})
 			}
 		}
 	}
