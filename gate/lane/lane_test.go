@@ -22,6 +22,7 @@ import (
 	"anprd/internal/permit"
 	"anprd/internal/permit/permittest"
 	"anprd/internal/presence"
+	"anprd/internal/state"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
@@ -43,6 +44,7 @@ type site struct {
 	t    *testing.T
 	desk *access.Desk
 	pres *presence.Store
+	db   *state.DB
 	ids  passage.Generator
 }
 
@@ -68,7 +70,7 @@ func newSite(t *testing.T) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &site{t: t, desk: desk, pres: pres}
+	return &site{t: t, desk: desk, pres: pres, db: db}
 }
 
 func (s *site) inside() []string {
@@ -317,6 +319,12 @@ func TestLane(t *testing.T) {
 			if r.opens() != 1 {
 				r.t.Fatal("barrier not opened")
 			}
+			// The decision journaled the passage, in its transaction.
+			es, err := access.Pending(r.s.db.DB)
+			if err != nil || len(es) != 1 || es[0].Passage.Decision.Plate != carA || es[0].Passage.Gate.Action != passage.Opened ||
+				!es[0].Recovered().Gate.PassedUnknown {
+				r.t.Fatalf("journal at the decision: %+v, %v", es, err)
+			}
 			r.armUp()
 			r.through()
 			r.armDown()
@@ -333,6 +341,11 @@ func TestLane(t *testing.T) {
 			}
 			if p.Decision.Permit != "P1" || p.Read.Conf != 0.97 || p.Read.Frames != 2 {
 				r.t.Errorf("decision %+v read %+v", p.Decision, p.Read)
+			}
+			// One passage: the journal's ID; it carries its presence change
+			// for the site's other boxes.
+			if p.ID != es[0].Passage.ID || p.Presence == nil || p.Presence.Enter == nil || p.Presence.Enter.Plate != carA {
+				r.t.Errorf("passage %s presence %+v; journaled as %s", p.ID, p.Presence, es[0].Passage.ID)
 			}
 			r.inside(carA)
 		},
@@ -407,7 +420,14 @@ func TestLane(t *testing.T) {
 			r.sleep(30 * time.Second) // close_timeout
 			r.armDown()
 			r.sleep(8 * time.Second)
-			r.passages(want{passage.Vehicle, passage.Opened, false, decide.Permit, carA})
+			ps := r.passages(want{passage.Vehicle, passage.Opened, false, decide.Permit, carA})
+			if ps[0].Presence != nil || ps[0].Gate.PassedUnknown {
+				r.t.Errorf("passage of a car that backed out: presence %+v gate %+v", ps[0].Presence, ps[0].Gate)
+			}
+			es, _ := access.Pending(r.s.db.DB)
+			if len(es) != 1 || !es[0].NotThrough || es[0].Recovered().Gate.PassedUnknown {
+				r.t.Errorf("journal of a car that backed out: %+v", es)
+			}
 			r.inside()
 			// The other car of the permit is let in.
 			r.drive(gate.LineArming, true)
@@ -854,12 +874,15 @@ func TestMetricsLint(t *testing.T) {
 // failingDesk is a desk whose database has failed.
 type failingDesk struct{ calls int }
 
-func (d *failingDesk) Reserve(string, decide.Read) (*access.Reservation, error) {
+func (d *failingDesk) ReserveJournal(string, decide.Read, access.Draft) (*access.Reservation, error) {
 	d.calls++
 	return nil, errors.New("database: input/output error")
 }
 
 func (d *failingDesk) Release(*access.Reservation) (bool, error) { return false, nil }
+func (d *failingDesk) Journal(passage.Passage) error {
+	return errors.New("database: input/output error")
+}
 
 // TestDecisionFails: no decision keeps the barrier shut, tries once more
 // at the read timeout, and does not spin.

@@ -110,8 +110,11 @@ func TestGPIOErrorNamesTheLane(t *testing.T) {
 
 type fakeDesk struct{}
 
-func (fakeDesk) Reserve(string, decide.Read) (*access.Reservation, error) { return nil, nil }
-func (fakeDesk) Release(*access.Reservation) (bool, error)                { return false, nil }
+func (fakeDesk) ReserveJournal(string, decide.Read, access.Draft) (*access.Reservation, error) {
+	return nil, nil
+}
+func (fakeDesk) Release(*access.Reservation) (bool, error) { return false, nil }
+func (fakeDesk) Journal(passage.Passage) error             { return nil }
 
 // TestSimulatedLane builds the simulated lane from the config and drives
 // a car through it, as the demo does.
