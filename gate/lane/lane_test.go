@@ -109,13 +109,16 @@ type rigOptions struct {
 	gate   gate.Options
 	fail   func(*lanetest.Sink)
 	noLoop bool
+
+	readTimeout time.Duration
 }
 
 func (s *site) lane(o rigOptions) *rig {
 	t := s.t
 	r := &rig{t: t, s: s, sink: lanetest.NewSink(), reg: prometheus.NewRegistry(), done: make(chan error, 1)}
 	lo := lane.Options{Site: "s1", Device: "box-1", Lane: o.lane, Direction: o.dir, Desk: s.desk, Sink: r.sink,
-		IDs: &s.ids, Log: zerolog.Nop(), Metrics: lane.NewMetrics(r.reg), Trigger: func() { r.triggers++ }}
+		IDs: &s.ids, Log: zerolog.Nop(), Metrics: lane.NewMetrics(r.reg), Trigger: func() { r.triggers++ },
+		ReadTimeout: o.readTimeout}
 	if o.wired != nil {
 		r.lines = gatetest.New(clock.Real{}, o.wired...)
 		for l, v := range o.init {
@@ -616,6 +619,40 @@ func TestLane(t *testing.T) {
 			if m := ps[0].Manual; m.Operator != "ops" || m.Reason != "delivery van" {
 				r.t.Errorf("manual %+v", m)
 			}
+		},
+	}, {
+		name: "remote opening for the refused car: one manual passage with its read, no tailgater",
+		o:    entry,
+		run: func(r *rig) {
+			r.drive(gate.LineArming, true)
+			id := r.read(carZ, 0.97)
+			r.final(id, carZ)
+			r.sleep(time.Minute) // the operator is called
+			if err := r.l.OpenManual(context.Background(), passage.ManualOpen{Source: "remote", Operator: "ops-1",
+				Reason: "ticket machine broken", Command: "c-7"}); err != nil {
+				r.t.Fatal(err)
+			}
+			synctest.Wait()
+			r.armUp()
+			r.through()
+			r.sleep(time.Second)
+			ps := r.passages(
+				want{passage.Vehicle, passage.Kept, false, decide.Unregistered, carZ},
+				want{passage.Manual, passage.Opened, true, decide.Unregistered, carZ})
+			if m := ps[1].Manual; m.Source != "remote" || m.Operator != "ops-1" || m.Command != "c-7" {
+				r.t.Errorf("manual %+v", m)
+			}
+			r.inside(carZ)
+		},
+	}, {
+		name: "a site's read timeout",
+		o:    rigOptions{lane: "in-1", dir: "entry", wired: barrierLines, init: closed, readTimeout: 10 * time.Second},
+		run: func(r *rig) {
+			r.drive(gate.LineArming, true)
+			r.sleep(9 * time.Second)
+			r.passages()
+			r.sleep(time.Second)
+			r.passages(want{passage.Vehicle, passage.Kept, false, decide.Unreadable, ""})
 		},
 	}, {
 		name: "no read: decided unreadable at the read timeout",
