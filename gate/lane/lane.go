@@ -10,7 +10,7 @@
 // and why; a free-flow lane has no barrier and records every vehicle.
 //
 // A vehicle that backs out records no entry. The decision records its
-// presence change at once (access.Desk.Reserve), in the transaction that
+// presence change at once (access.Desk.ReserveJournal), in the transaction that
 // counted the permit's vehicles, so the permit's place is held while the
 // car is in front of the arm and a second car of the permit at another
 // lane is refused meanwhile; if the car never goes through (the barrier
@@ -21,7 +21,10 @@
 // after the decision, and the passage is recorded once the vehicle is
 // through (or turned away), when its evidence has come or waited long
 // enough. A passage the outbox refuses is kept and retried, never
-// dropped.
+// dropped. From its decision until the outbox has it, a passage is also
+// in the desk's journal (written in the decision's transaction, deleted in
+// the outbox's), so a crash meanwhile loses nothing: the daemon replays
+// the journal at start-up, before the lanes run.
 //
 // This package must not import camera, GPIO or network code: it reads
 // events from a small interface (Offer), decides through Desk, drives a
