@@ -2,6 +2,7 @@ package access_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -203,5 +204,46 @@ func TestManualJournal(t *testing.T) {
 	}
 	if err := desk.Journal(passage.Passage{}); err == nil {
 		t.Error("a passage without an id was journaled")
+	}
+}
+
+// BenchmarkReserve: the decision's write transaction without and with
+// its journal entry (the journal adds one JSON encoding and one put to
+// a transaction that already writes presence and fsyncs).
+func BenchmarkReserve(b *testing.B) {
+	for _, journaled := range []bool{false, true} {
+		name := map[bool]string{false: "plain", true: "journaled"}[journaled]
+		b.Run(name, func(b *testing.B) {
+			st, db := permittest.Store(b, permit.Change{Op: permit.Put, Facility: &permit.Facility{ID: "f1"}})
+			pres, err := presence.Open(db.DB)
+			if err != nil {
+				b.Fatal(err)
+			}
+			in, _ := decide.DefaultPolicy(decide.Entrance).With(map[decide.Class]decide.Action{decide.Unregistered: decide.OpenCharge})
+			desk, err := access.New(st, pres, []decide.Lane{{ID: "in-1", Kind: decide.Entrance, Facility: "f1", Location: time.UTC, Policy: in, MaxStay: time.Hour}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var ids passage.Generator
+			for i := 0; b.Loop(); i++ {
+				r := decide.Read{Plate: fmt.Sprintf("AB%05d", i), Conf: 0.9, Time: journalT0}
+				if journaled {
+					id := ids.New(journalT0)
+					_, err = desk.ReserveJournal("in-1", r, draftFor(id, "in-1", passage.Opened))
+					// The outbox forgets it soon after (its own transaction,
+					// not timed here): the journal holds a few entries at most.
+					b.StopTimer()
+					if err == nil {
+						err = db.Update(func(tx *bolt.Tx) error { return access.Forget(tx, id) })
+					}
+					b.StartTimer()
+				} else {
+					_, err = desk.Reserve("in-1", r)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
