@@ -69,10 +69,13 @@ func crashFail(err error) {
 
 // crashChild runs the lane. Mode "hold": one vehicle is decided and let
 // in, and the child waits (the parent kills it while the vehicle is in
-// front of the arm). Mode "run": vehicles pass one after another, each
-// going through and its passage recorded, for ever. It prints "decided
-// <plate> <id>" once a vehicle's decision is committed (its journal entry
-// is there) and "recorded <plate>" once the outbox has its passage.
+// front of the arm). Mode "through": the vehicle goes through, and the
+// child waits (killed while the passage waits for its evidence). Mode
+// "run": vehicles pass one after another, each going through and its
+// passage recorded, for ever. It prints "decided <plate> <id>" once a
+// vehicle's decision is committed (its journal entry is there), "through
+// <plate>" once the journal says it went through, and "recorded <plate>"
+// once the outbox has its passage.
 func crashChild(dir, mode, prefix string) {
 	db, err := state.Open(dir, state.Migrations)
 	if err != nil {
@@ -105,7 +108,7 @@ func crashChild(dir, mode, prefix string) {
 		crashFail(err)
 	}
 	l, err := lane.New(lane.Options{Site: "s1", Device: "box-1", Lane: "in-1", Direction: "entry", Barrier: b,
-		Desk: desk, Sink: ob, Log: zerolog.Nop(), EvidenceWait: 200 * time.Millisecond})
+		Desk: desk, Sink: ob, Log: zerolog.Nop(), EvidenceWait: map[bool]time.Duration{true: time.Minute, false: 200 * time.Millisecond}[mode == "through"]})
 	if err != nil {
 		crashFail(err)
 	}
@@ -152,6 +155,17 @@ func crashChild(dir, mode, prefix string) {
 		sb.SetArming(false)
 		time.Sleep(20 * time.Millisecond)
 		sb.SetSafety(false)
+		if mode == "through" {
+			wait("through", func() bool {
+				es, err := access.Pending(db.DB)
+				if err != nil {
+					crashFail(err)
+				}
+				return len(es) == 1 && es[0].Passage.Gate.Passed
+			})
+			fmt.Println("through", plate)
+			select {}
+		}
 		time.Sleep(time.Duration(rand.IntN(100)) * time.Millisecond)
 		if i%2 == 0 { // every other vehicle's evidence comes; the rest wait it out
 			l.Offer(lane.ReadEvent{Event: track.Event{Kind: track.Final, Plate: plate, Conf: 0.95, TrackID: uint64(i + 1), Last: time.Now()},
@@ -246,27 +260,38 @@ func (r *reopened) passages(t *testing.T) map[string][]passage.Passage {
 }
 
 // TestKilledWithPassageInHand: anprd killed while a vehicle it let in is
-// in front of the arm (decided, not through, not recorded). At the next
+// in front of the arm (decided, not through, not recorded), or once it
+// went through while its passage waits for the evidence. At the next
 // start the journal's entry becomes the vehicle's passage, once, saying
-// that whether it went through is unknown; its presence entry stands and
-// the passage carries it; a second replay (another restart) adds nothing.
+// that whether it went through is unknown (or that it went through); its
+// presence entry stands and the passage carries it; a second replay
+// (another restart) adds nothing.
 func TestKilledWithPassageInHand(t *testing.T) {
 	if dir := os.Getenv("ANPRD_TEST_LANE_CRASH"); dir != "" {
 		crashChild(dir, os.Getenv("ANPRD_TEST_LANE_MODE"), os.Getenv("ANPRD_TEST_LANE_PREFIX"))
 		return
 	}
+	for _, c := range []struct {
+		mode, killAt string
+		unknown      bool // the replayed passage says whether it passed is unknown
+	}{{"hold", "decided", true}, {"through", "through", false}} {
+		t.Run(c.mode, func(t *testing.T) { killedWithPassageInHand(t, c.mode, c.killAt, c.unknown) })
+	}
+}
+
+func killedWithPassageInHand(t *testing.T, mode, killAt string, unknown bool) {
 	dir := t.TempDir()
 	crashSeed(t, dir)
 	var decided passage.ID
-	runCrashChild(t, dir, "hold", "CR", func(l string) bool {
-		if f := strings.Fields(l); len(f) == 3 && f[0] == "decided" {
+	runCrashChild(t, dir, mode, "CR", func(l string) bool {
+		f := strings.Fields(l)
+		if len(f) == 3 && f[0] == "decided" {
 			var err error
 			if decided, err = passage.ParseID(f[2]); err != nil {
 				t.Fatal(err)
 			}
-			return true
 		}
-		return false
+		return len(f) > 0 && f[0] == killAt
 	})
 	if decided.IsZero() {
 		t.Fatal("the child decided nothing")
@@ -289,9 +314,10 @@ func TestKilledWithPassageInHand(t *testing.T) {
 		t.Fatalf("%d passages of the vehicle, want 1: %+v", len(ps), ps)
 	}
 	p := ps[0]
-	if p.ID != decided || p.Gate.Action != passage.Opened || p.Gate.Passed || !p.Gate.PassedUnknown ||
-		p.Decision.Action != decide.OpenCharge || p.Read.Plate != "CR0000" || p.Timings.Decided.IsZero() || p.Validate() != nil {
-		t.Errorf("recovered passage %+v gate %+v decision %+v", p, p.Gate, p.Decision)
+	if p.ID != decided || p.Gate.Action != passage.Opened || p.Gate.Passed == unknown || p.Gate.PassedUnknown != unknown ||
+		p.Timings.Passed.IsZero() == !unknown || p.Decision.Action != decide.OpenCharge || p.Read.Plate != "CR0000" ||
+		p.Timings.Decided.IsZero() || p.Timings.Command.IsZero() != unknown || p.Validate() != nil {
+		t.Errorf("recovered passage %+v gate %+v timings %+v decision %+v", p, p.Gate, p.Timings, p.Decision)
 	}
 	if p.Presence == nil || p.Presence.Enter == nil || p.Presence.Enter.Plate != "CR0000" {
 		t.Errorf("recovered passage's presence %+v", p.Presence)

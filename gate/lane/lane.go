@@ -617,11 +617,25 @@ func (l *Lane) steps(v *visit) {
 	obs(StepTriggerToOpen, t.Trigger, t.Command)
 }
 
+// journal rewrites v's journal entry as v stands, with its presence
+// change.
+func (l *Lane) journal(v *visit) {
+	p := v.p
+	p.Presence = v.res.Presence()
+	if err := l.o.Desk.Journal(p); err != nil {
+		l.log.Error().Err(err).Str("id", p.ID.String()).Msg("passage not journaled; a crash before it is recorded would lose what the lane knows of it")
+	}
+}
+
+// recordsAtOnce says whether awaitRecord will record v at once rather
+// than wait for its evidence.
+func (l *Lane) recordsAtOnce(v *visit) bool { return v.final || v.seen == nil || l.stopping }
+
 // awaitRecord records v once its evidence has come, or EvidenceWait
 // after now.
 func (l *Lane) awaitRecord(v *visit, now time.Time) {
 	v.await = false
-	if v.final || v.seen == nil || l.stopping {
+	if l.recordsAtOnce(v) {
 		l.record(v)
 		return
 	}
@@ -728,11 +742,17 @@ func (l *Lane) onPassed(e gate.Event) {
 			continue // a vehicle let in after this one had gone through
 		}
 		v.p.Gate.Passed, v.p.Timings.Passed, v.p.Time = true, e.At, e.At
+		journaled := false
 		if v.p.Kind == passage.Manual && v.p.Read == nil {
-			l.attachRead(v, e.At.Add(-l.o.ManualReadAge))
+			journaled = l.attachRead(v, e.At.Add(-l.o.ManualReadAge))
 		}
 		if !v.p.Timings.Command.IsZero() {
 			l.m.step(StepOpenToThrough, e.At.Sub(v.p.Timings.Command).Seconds())
+		}
+		if !journaled && !l.recordsAtOnce(v) {
+			// It waits for its evidence: a replay after a crash meanwhile
+			// then knows that it went through.
+			l.journal(v)
 		}
 		l.awaitRecord(v, e.At)
 		return
@@ -784,10 +804,10 @@ func (l *Lane) candidate(since time.Time) *seen {
 
 // attachRead gives a manual passage the read of the vehicle it let
 // through, and a decision for it: the vehicle is inside now.
-func (l *Lane) attachRead(v *visit, since time.Time) {
+func (l *Lane) attachRead(v *visit, since time.Time) (journaled bool) {
 	s := l.candidate(since)
 	if s == nil {
-		return
+		return false
 	}
 	l.fill(v, s, nil)
 	v.p.Timings.FirstRead = s.at
@@ -795,9 +815,10 @@ func (l *Lane) attachRead(v *visit, since time.Time) {
 		Time: v.p.Timings.Passed, Through: true})
 	if err != nil {
 		l.log.Error().Err(err).Msg("manual opening: no decision for the vehicle through")
-		return
+		return false
 	}
 	v.p.Timings.Decided = l.clk.Now()
+	return true
 }
 
 // onManual opens the barrier by hand and puts a manual passage in hand.
@@ -818,9 +839,7 @@ func (l *Lane) onManual(m passage.ManualOpen, cause string) error {
 	}
 	v.p.Gate.Action, v.p.Timings.Command = passage.Opened, cmd
 	v.await, v.since = true, cmd
-	if err := l.o.Desk.Journal(v.p); err != nil {
-		l.log.Error().Err(err).Msg("manual opening not journaled; its passage is lost if anprd stops before it is recorded")
-	}
+	l.journal(v)
 	l.log.Info().Str("source", m.Source).Str("operator", m.Operator).Str("reason", m.Reason).Msg("barrier opened by hand")
 	return nil
 }

@@ -332,6 +332,11 @@ func TestLane(t *testing.T) {
 			r.through()
 			r.armDown()
 			r.passages() // waiting for the evidence
+			// Meanwhile the journal knows the car went through.
+			if es, _ := access.Pending(r.s.db.DB); len(es) != 1 || !es[0].Passage.Gate.Passed || es[0].Recovered().Gate.PassedUnknown ||
+				es[0].Passage.Presence == nil {
+				r.t.Errorf("journal once through: %+v", es)
+			}
 			r.final(id, carA)
 			ps := r.passages(want{passage.Vehicle, passage.Opened, true, decide.Permit, carA})
 			p := ps[0]

@@ -119,9 +119,11 @@ func releaseJournal(tx *bolt.Tx, res *Reservation, undone bool) error {
 	return putEntry(tx, &e)
 }
 
-// Journal keeps p, a passage in hand that no decision made (a manual
-// opening), in the journal until the outbox records it. A later
-// ReserveJournal with the same ID replaces it.
+// Journal keeps p, a passage in hand, in the journal until the outbox
+// records it, replacing the entry of the same ID: a manual opening (which
+// no decision made), or a passage whose vehicle is now known to have gone
+// through. p carries its presence change; a later ReserveJournal with
+// the same ID replaces the entry in turn.
 func (d *Desk) Journal(p passage.Passage) error {
 	return d.presence.Update(func(tx *presence.Tx) error {
 		return putEntry(tx.Bolt(), &Entry{Passage: p})
