@@ -68,8 +68,8 @@ type Desk interface {
 	// Release undoes a reservation whose vehicle did not go through, and
 	// marks its journal entry so.
 	Release(*access.Reservation) (bool, error)
-	// Journal keeps a passage in hand that no decision made (a manual
-	// opening).
+	// Journal keeps (or rewrites) a passage in hand: a manual opening,
+	// which no decision made, or a vehicle now known to be through.
 	Journal(passage.Passage) error
 }
 
