@@ -51,6 +51,10 @@ type Options struct {
 	// the safety loop to clear before it closes; default 2 s. If it does
 	// not clear, the barrier is left open.
 	ShutdownWait time.Duration
+	// Verify: every input is read again this often, so that an edge the
+	// GPIO driver lost is made good and a line that stops answering is a
+	// fault; default 1 s.
+	Verify time.Duration
 
 	Clock     clock.Clock // default clock.Real
 	Log       zerolog.Logger
@@ -71,6 +75,7 @@ func (o *Options) defaults() {
 	def(&o.Settle, 500*time.Millisecond)
 	def(&o.AlarmAfter, time.Minute)
 	def(&o.ShutdownWait, 2*time.Second)
+	def(&o.Verify, time.Second)
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
 	}
@@ -92,6 +97,7 @@ const (
 	tConfirm                // a position switch should have confirmed by now
 	tClose                  // no vehicle came: close
 	tAlarm                  // the safety loop has been occupied too long
+	tVerify                 // read every input again
 	numTimers
 )
 
@@ -308,6 +314,8 @@ func (b *Barrier) fire(id timerID, now time.Time) {
 			b.allowed = 0
 			b.driveClose(fmt.Sprintf("no vehicle within %v", b.o.CloseTimeout))
 		}
+	case tVerify:
+		b.verify()
 	case tAlarm:
 		if b.in[LineSafety] && !b.alarm {
 			b.alarm = true
@@ -354,6 +362,18 @@ func (b *Barrier) onEdge(e Edge) {
 		b.log.Warn().Int("line", int(e.Line)).Msg("edge on a line that is not an input; ignored")
 		return
 	}
+	if e.Err != nil {
+		b.log.Warn().Err(e.Err).Str("line", e.Line.String()).Msg("the GPIO driver lost track of an input; reading it again")
+		v, err := b.lines.Value(e.Line)
+		if err != nil {
+			b.inputFailed(e.Line, err)
+			return
+		}
+		if v != b.in[e.Line] {
+			b.m.inputResync(e.Line)
+		}
+		e = Edge{Line: e.Line, Active: v}
+	}
 	if b.in[e.Line] == e.Active {
 		return // no change (a repeated edge)
 	}
@@ -379,6 +399,61 @@ func (b *Barrier) onEdge(e Edge) {
 	case LineOpenSwitch, LineClosedSwitch:
 		b.onSwitch(now)
 	}
+}
+
+// verify reads every input again, once per Verify: an edge the driver
+// lost is made good (the level on the line wins), and an input that can
+// no longer be read is a fault. Edges already delivered are taken first,
+// so that a level read now is not older than them. Once every input reads
+// again, a fault they caused is recovered from.
+func (b *Barrier) verify() {
+	b.due[tVerify] = b.clk.Now().Add(b.o.Verify)
+drain:
+	for {
+		select {
+		case e, ok := <-b.edges:
+			if !ok {
+				return // Run sees the closed channel
+			}
+			b.onEdge(e)
+		default:
+			break drain
+		}
+	}
+	for l := range NumLines {
+		if l.Output() || !b.lines.Has(l) {
+			continue
+		}
+		v, err := b.lines.Value(l)
+		if err != nil {
+			b.inputFailed(l, err)
+			return
+		}
+		if v != b.in[l] {
+			b.m.inputResync(l)
+			b.log.Warn().Str("line", l.String()).Bool("active", v).Msg("input level differs from its last edge (an edge was lost); taken from the line")
+			b.onEdge(Edge{Line: l, Active: v})
+		}
+	}
+	if b.st == Fault && b.faultKind == "input" {
+		b.recover("inputs read again")
+	}
+}
+
+// inputFailed: input l cannot be read. A safety loop that cannot be read
+// may have a vehicle on it, so it counts as occupied (a closing arm goes
+// back up, nothing closes on it); then the barrier goes to fault, and
+// its fail mode applies. Reading it again once a Verify later recovers.
+func (b *Barrier) inputFailed(l Line, err error) {
+	cause := fmt.Sprintf("%s input: %v", l, err)
+	if b.st == Fault && b.faultKind == "input" && b.cause == cause {
+		return // the same failure, read again
+	}
+	b.m.inputError(l)
+	if l == LineSafety && !b.in[LineSafety] {
+		b.onEdge(Edge{Line: LineSafety, Active: true})
+	}
+	b.enterFault("input", cause)
 }
 
 func (b *Barrier) onSafety(active bool, now time.Time) {
@@ -669,6 +744,7 @@ func (b *Barrier) enterFault(kind, cause string) {
 // position cannot be told follows the fail mode.
 func (b *Barrier) recover(cause string) {
 	now := b.clk.Now()
+	b.due[tVerify] = now.Add(b.o.Verify) // also retries an input that cannot be read
 	startup := b.st == Unknown
 	for l := range NumLines {
 		if l.Output() || !b.lines.Has(l) {
@@ -676,12 +752,9 @@ func (b *Barrier) recover(cause string) {
 		}
 		v, err := b.lines.Value(l)
 		if err != nil {
-			if l == LineSafety {
-				// A safety loop that cannot be read may have a vehicle on
-				// it: failing secure must not close the arm on it.
-				b.in[LineSafety] = true
-			}
-			b.enterFault("input", fmt.Sprintf("%s input: %v", l, err))
+			// A safety loop that cannot be read counts as occupied:
+			// failing secure must not close the arm on it.
+			b.inputFailed(l, err)
 			return
 		}
 		b.in[l] = v
@@ -698,6 +771,7 @@ func (b *Barrier) recover(cause string) {
 	pulse := b.due[tPulse]
 	b.due = [numTimers]time.Time{}
 	b.due[tPulse] = pulse
+	b.due[tVerify] = now.Add(b.o.Verify)
 	b.faultKind, b.cause = "", ""
 	b.allowed, b.passes, b.commanded = 0, 0, false
 	b.onLoop = b.in[LineSafety]
@@ -823,9 +897,14 @@ func (b *Barrier) shutdown() {
 				if !ok {
 					break wait
 				}
-				if e.Line >= 0 && e.Line < NumLines && !e.Line.Output() {
-					b.in[e.Line] = e.Active
+				if e.Line < 0 || e.Line >= NumLines || e.Line.Output() {
+					continue
 				}
+				if e.Err != nil {
+					v, err := b.lines.Value(e.Line)
+					e.Active = v || (err != nil && e.Line == LineSafety) // unreadable: occupied
+				}
+				b.in[e.Line] = e.Active
 			case <-tm.C():
 				break wait
 			}

@@ -294,6 +294,102 @@ func TestBarrier(t *testing.T) {
 			}
 		},
 	}, {
+		name:  "safety loop unreadable while open: counts as occupied, fault, never closed; recovered when read again",
+		wired: full, init: closedAtStart,
+		run: func(r *rig) {
+			r.open()
+			r.armUp(2 * time.Second)
+			r.lines.FailValue(gate.LineSafety, errors.New("read: no such device"))
+			r.lines.Lose(gate.LineSafety, errors.New("gpio: events lost"))
+			synctest.Wait()
+			r.state(gate.Fault)
+			r.sleep(5 * time.Minute) // far past close_timeout
+			if n := r.closeCommands(false); n != 0 {
+				r.t.Fatalf("closed %d times with the safety loop unreadable", n)
+			}
+			if _, err := r.open(); err == nil {
+				r.t.Error("opened for a vehicle while in fault (failing secure)")
+			}
+			if got := r.metric("anprd_gate_input_errors_total", "line", "safety_loop"); got != 1 {
+				r.t.Errorf("input errors counted %v, want 1 (the same failure read again is not counted)", got)
+			}
+			r.lines.FailValue(gate.LineSafety, nil)
+			r.sleep(time.Second) // the next read of the inputs
+			r.state(gate.Open)   // the open switch says so: no blind close
+			r.sleep(30 * time.Second)
+			r.state(gate.Closing) // close_timeout, with the loop read clear
+		},
+	}, {
+		name:  "safety loop unreadable while closing: reopened",
+		wired: full, init: closedAtStart,
+		run: func(r *rig) {
+			r.open()
+			r.armUp(2 * time.Second)
+			r.vehicle(time.Second)
+			r.state(gate.Closing)
+			opens := r.openCommands()
+			r.lines.FailValue(gate.LineSafety, errors.New("read: input/output error"))
+			r.sleep(time.Second) // found by the periodic read, no edge at all
+			r.state(gate.Fault)
+			if r.openCommands() != opens+1 {
+				r.t.Errorf("a closing arm over an unreadable safety loop was not sent up again: %v", strs(r.lines.Sets()))
+			}
+		},
+	}, {
+		name:  "safety loop unreadable, failing open: opened and held",
+		wired: full, init: closedAtStart, o: gate.Options{FailOpen: true},
+		run: func(r *rig) {
+			r.lines.FailValue(gate.LineSafety, errors.New("read: no such device"))
+			r.sleep(time.Second)
+			r.state(gate.Fault)
+			if r.openCommands() != 1 || r.closeCommands(false) != 0 {
+				r.t.Errorf("sets %v", strs(r.lines.Sets()))
+			}
+		},
+	}, {
+		name:  "a lost edge of the safety loop is made good by the periodic read",
+		wired: full, init: closedAtStart, o: gate.Options{CloseTimeout: 5 * time.Second},
+		run: func(r *rig) {
+			r.open()
+			r.armUp(2 * time.Second)
+			r.lines.Init(gate.LineSafety, true) // the vehicle's edge never came
+			r.sleep(time.Second)
+			r.sleep(10 * time.Second) // past close_timeout: not closed on it
+			r.state(gate.Open)
+			if got := r.metric("anprd_gate_input_resyncs_total", "line", "safety_loop"); got != 1 {
+				r.t.Errorf("resyncs %v", got)
+			}
+			r.drive(gate.LineSafety, false)
+			r.sleep(time.Second)
+			r.state(gate.Closing) // the vehicle is through
+			if got := kinds(r.events()); !slices.Contains(got, "passed/cmd1") {
+				r.t.Errorf("events %v", got)
+			}
+		},
+	}, {
+		name:  "the driver lost events but the line reads: taken from the line, no fault",
+		wired: full, init: closedAtStart,
+		run: func(r *rig) {
+			r.lines.Init(gate.LineArming, true)
+			r.lines.Lose(gate.LineArming, errors.New("gpio: events lost"))
+			synctest.Wait()
+			r.state(gate.Closed)
+			if got := kinds(r.events()); !slices.Equal(got, []string{"closed", "arming+"}) {
+				r.t.Errorf("events %v", got)
+			}
+		},
+	}, {
+		name:  "a position switch that cannot be read while running: fault until it reads",
+		wired: full, init: closedAtStart,
+		run: func(r *rig) {
+			r.lines.FailValue(gate.LineClosedSwitch, errors.New("read: input/output error"))
+			r.sleep(time.Second)
+			r.state(gate.Fault)
+			r.lines.FailValue(gate.LineClosedSwitch, nil)
+			r.sleep(time.Second)
+			r.state(gate.Closed)
+		},
+	}, {
 		name:  "safety loop stuck occupied: stays up, alarm, closes once clear",
 		wired: full, init: closedAtStart,
 		run: func(r *rig) {

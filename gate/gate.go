@@ -59,6 +59,11 @@ func (l Line) Output() bool { return l == LineOpen || l == LineClose }
 type Edge struct {
 	Line   Line
 	Active bool
+	// Err: the Lines lost track of the line (events were lost, or the
+	// driver reports an error) and Active means nothing; the barrier
+	// reads the line again, and an input it cannot read is a fault (a
+	// safety loop that cannot be read counts as occupied).
+	Err error
 }
 
 // Lines are a barrier's signals. Values are logical: true is active
@@ -72,7 +77,9 @@ type Lines interface {
 	Value(l Line) (bool, error)
 	// Set drives an output.
 	Set(l Line, active bool) error
-	// Edges delivers changes of the inputs.
+	// Edges delivers changes of the inputs. The barrier also reads every
+	// input once a second (Options.Verify), so an edge the driver lost is
+	// made good, and a line that stopped answering is a fault.
 	Edges() <-chan Edge
 }
 

@@ -11,6 +11,8 @@ type Metrics struct {
 	passed       *prometheus.CounterVec
 	opens        *prometheus.CounterVec
 	outputErrors *prometheus.CounterVec
+	inputErrors  *prometheus.CounterVec
+	inputResyncs *prometheus.CounterVec
 	alarm        *prometheus.GaugeVec
 	dropped      *prometheus.CounterVec
 }
@@ -42,6 +44,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "anprd", Subsystem: "gate", Name: "output_errors_total",
 			Help: "Failures to drive an output line.",
 		}, []string{"lane", "line"}),
+		inputErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "anprd", Subsystem: "gate", Name: "input_errors_total",
+			Help: "Failures to read an input line while running; each is a fault, and an unreadable safety loop counts as occupied.",
+		}, []string{"lane", "line"}),
+		inputResyncs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "anprd", Subsystem: "gate", Name: "input_resyncs_total",
+			Help: "Inputs whose level, read from the line, differed from their last edge (edges lost by the driver or the kernel).",
+		}, []string{"lane", "line"}),
 		alarm: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "anprd", Subsystem: "gate", Name: "safety_loop_alarm",
 			Help: "1 while the safety loop has been occupied longer than the alarm time; the barrier stays up.",
@@ -51,7 +61,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Barrier events the lane did not take in time (should stay 0).",
 		}, []string{"lane"}),
 	}
-	reg.MustRegister(m.transitions, m.state, m.faults, m.passed, m.opens, m.outputErrors, m.alarm, m.dropped)
+	reg.MustRegister(m.transitions, m.state, m.faults, m.passed, m.opens, m.outputErrors, m.inputErrors, m.inputResyncs, m.alarm, m.dropped)
 	return m
 }
 
@@ -88,4 +98,12 @@ func (lm *laneMetrics) fault(kind string) { lm.m.faults.WithLabelValues(lm.lane,
 
 func (lm *laneMetrics) outputError(l Line) {
 	lm.m.outputErrors.WithLabelValues(lm.lane, l.String()).Inc()
+}
+
+func (lm *laneMetrics) inputError(l Line) {
+	lm.m.inputErrors.WithLabelValues(lm.lane, l.String()).Inc()
+}
+
+func (lm *laneMetrics) inputResync(l Line) {
+	lm.m.inputResyncs.WithLabelValues(lm.lane, l.String()).Inc()
 }

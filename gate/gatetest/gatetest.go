@@ -96,7 +96,8 @@ func (f *Lines) Set(l gate.Line, active bool) error {
 func (f *Lines) Edges() <-chan gate.Edge { return f.edges }
 
 // Init sets an input's (or output's) state without an edge: the state
-// the barrier finds when it starts.
+// the barrier finds when it starts, or, while it runs, an edge the driver
+// lost.
 func (f *Lines) Init(l gate.Line, active bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -118,6 +119,12 @@ func (f *Lines) Drive(l gate.Line, active bool) {
 	f.val[l] = active
 	f.mu.Unlock()
 	f.edges <- gate.Edge{Line: l, Active: active}
+}
+
+// Lose reports that the driver lost track of input l (events lost, or
+// an error reading them), as gate/gpiocdev does: an edge with Err.
+func (f *Lines) Lose(l gate.Line, err error) {
+	f.edges <- gate.Edge{Line: l, Err: err}
 }
 
 // FailSet makes writes of l fail with err (nil: succeed again).

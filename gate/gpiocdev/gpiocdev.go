@@ -8,6 +8,12 @@
 // restarted stays held, and the barrier's start-up recovery decides what
 // to do with it); a line that is not yet an output starts inactive.
 //
+// Errors while running are reported, not handled: events the kernel lost
+// come as an edge with Err (ErrEventsLost), and a line that can no longer
+// be read fails Value; the barrier reads its inputs once a second and
+// treats an unreadable safety loop as occupied. go-gpiocdev itself skips
+// an event it cannot read, which shows as a gap in the event numbers.
+//
 // This package must not hold barrier logic, retry, or decide anything; it
 // is the thin edge between gate and the kernel, and the only package
 // besides the wiring that imports go-gpiocdev.
@@ -83,11 +89,15 @@ func (l *Lines) request(role gate.Line, spec Spec, consumer string) (*gpiocdev.L
 	}
 	level := gpiocdev.LevelOption(spec.ActiveLow)
 	if !role.Output() {
+		var last uint32 // the line's last event; only the line's watcher goroutine touches it
 		opts := []gpiocdev.LineReqOption{gpiocdev.AsInput, level, gpiocdev.WithBothEdges,
 			gpiocdev.WithEventHandler(func(e gpiocdev.LineEvent) {
-				select {
-				case l.edges <- gate.Edge{Line: role, Active: e.Type == gpiocdev.LineEventRisingEdge}:
-				case <-l.quit:
+				for _, edge := range edgesOf(role, e, &last) {
+					select {
+					case l.edges <- edge:
+					case <-l.quit:
+						return
+					}
 				}
 			})}
 		if spec.Debounce > 0 {
@@ -115,6 +125,29 @@ func (l *Lines) request(role gate.Line, spec Spec, consumer string) (*gpiocdev.L
 		return nil, err
 	}
 	return ln, nil
+}
+
+// ErrEventsLost says that the kernel dropped events of a line (its
+// buffer overflowed, or an event could not be read): the line's level is
+// in doubt until it is read again.
+var ErrEventsLost = errors.New("gpio: edge events lost")
+
+// edgesOf turns a line's event into the barrier's edges. The kernel
+// numbers each line's events (uAPI v2, from 1); a gap means events were
+// lost, and an edge with ErrEventsLost follows, so that the barrier reads
+// the line's level. last is the number of the line's previous event.
+func edgesOf(role gate.Line, e gpiocdev.LineEvent, last *uint32) []gate.Edge {
+	out := []gate.Edge{{Line: role, Active: e.Type == gpiocdev.LineEventRisingEdge}}
+	if e.Type != gpiocdev.LineEventRisingEdge && e.Type != gpiocdev.LineEventFallingEdge {
+		out[0] = gate.Edge{Line: role, Err: fmt.Errorf("gpio: event of unknown type %d", e.Type)}
+	}
+	if e.LineSeqno != 0 { // 0: uAPI v1, which does not number events
+		if *last != 0 && e.LineSeqno != *last+1 {
+			out = append(out, gate.Edge{Line: role, Err: fmt.Errorf("%w: %d of %s's events", ErrEventsLost, e.LineSeqno-*last-1, role)})
+		}
+		*last = e.LineSeqno
+	}
+	return out
 }
 
 // Has implements gate.Lines.

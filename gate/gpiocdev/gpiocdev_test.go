@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"anprd/gate"
+
+	"github.com/warthog618/go-gpiocdev"
 )
 
 // TestOpenMissingChip runs everywhere: a wrong chip fails Open, naming the
@@ -19,6 +21,47 @@ func TestOpenMissingChip(t *testing.T) {
 	_, err := Open(map[gate.Line]Spec{gate.LineOpen: {Chip: "/dev/anprd-no-such-chip", Offset: 17}}, "anprd-test")
 	if err == nil || !strings.Contains(err.Error(), "open (/dev/anprd-no-such-chip:17)") {
 		t.Errorf("Open on a missing chip = %v", err)
+	}
+}
+
+// TestEdgesOf runs everywhere: kernel events become edges, and a gap in
+// a line's event numbers (events the kernel dropped, or go-gpiocdev could
+// not read) adds an edge with ErrEventsLost so the barrier reads the line.
+func TestEdgesOf(t *testing.T) {
+	rise, fall := gpiocdev.LineEventRisingEdge, gpiocdev.LineEventFallingEdge
+	var last uint32
+	for i, c := range []struct {
+		typ   gpiocdev.LineEventType
+		seq   uint32
+		edges string
+	}{
+		{rise, 1, "safety_loop=true"},
+		{fall, 2, "safety_loop=false"},
+		{rise, 5, "safety_loop=true lost"}, // 3 and 4 lost
+		{fall, 6, "safety_loop=false"},
+		{gpiocdev.LineEventType(9), 7, "error"},
+	} {
+		var got []string
+		for _, e := range edgesOf(gate.LineSafety, gpiocdev.LineEvent{Type: c.typ, LineSeqno: c.seq}, &last) {
+			switch {
+			case errors.Is(e.Err, ErrEventsLost):
+				got = append(got, "lost")
+			case e.Err != nil:
+				got = append(got, "error")
+			default:
+				got = append(got, fmt.Sprintf("%s=%v", e.Line, e.Active))
+			}
+		}
+		if g := strings.Join(got, " "); g != c.edges {
+			t.Errorf("event %d: edges %q, want %q", i, g, c.edges)
+		}
+	}
+	// uAPI v1 numbers no events: nothing is taken for lost.
+	last = 0
+	for range 3 {
+		if es := edgesOf(gate.LineArming, gpiocdev.LineEvent{Type: rise}, &last); len(es) != 1 || es[0].Err != nil {
+			t.Errorf("v1 event: %+v", es)
+		}
 	}
 }
 

@@ -10,7 +10,7 @@
 // and why; a free-flow lane has no barrier and records every vehicle.
 //
 // A vehicle that backs out records no entry. The decision records its
-// presence change at once (access.Desk.Reserve), in the transaction that
+// presence change at once (access.Desk.ReserveJournal), in the transaction that
 // counted the permit's vehicles, so the permit's place is held while the
 // car is in front of the arm and a second car of the permit at another
 // lane is refused meanwhile; if the car never goes through (the barrier
@@ -21,7 +21,10 @@
 // after the decision, and the passage is recorded once the vehicle is
 // through (or turned away), when its evidence has come or waited long
 // enough. A passage the outbox refuses is kept and retried, never
-// dropped.
+// dropped. From its decision until the outbox has it, a passage is also
+// in the desk's journal (written in the decision's transaction, deleted in
+// the outbox's), so a crash meanwhile loses nothing: the daemon replays
+// the journal at start-up, before the lanes run.
 //
 // This package must not import camera, GPIO or network code: it reads
 // events from a small interface (Offer), decides through Desk, drives a
@@ -53,10 +56,21 @@ type ReadEvent struct {
 	Evidence passage.Evidence
 }
 
-// Desk decides and records presence; *access.Desk is one.
+// Desk decides, records presence and journals the passages in hand;
+// *access.Desk is one. The journal keeps a passage from its decision
+// until the sink has recorded it (the outbox forgets the entry in the
+// transaction that records the passage), so a crash in between loses
+// nothing: the daemon replays what is left at start-up (access.Replay).
 type Desk interface {
-	Reserve(lane string, r decide.Read) (*access.Reservation, error)
+	// ReserveJournal decides r and records its presence change and the
+	// passage draft makes of the decision, in one transaction.
+	ReserveJournal(lane string, r decide.Read, draft access.Draft) (*access.Reservation, error)
+	// Release undoes a reservation whose vehicle did not go through, and
+	// marks its journal entry so.
 	Release(*access.Reservation) (bool, error)
+	// Journal keeps (or rewrites) a passage in hand: a manual opening,
+	// which no decision made, or a vehicle now known to be through.
+	Journal(passage.Passage) error
 }
 
 // Sink keeps passages durably: the outbox. Record returns once the
@@ -454,39 +468,29 @@ func (l *Lane) decideVehicle(s *seen, now time.Time) {
 	if s != nil {
 		r.Plate, r.Conf, r.Candidates = s.ev.Plate, s.ev.Conf, s.ev.RunnersUp
 	}
-	res, err := l.o.Desk.Reserve(l.o.Lane, r)
+	v := l.newVisit(passage.Vehicle, s, now)
+	v.p.Timings = passage.Timings{Trigger: trigger}
+	if s != nil {
+		v.p.Timings.FirstRead = s.at // earlier than the trigger when read on the way in
+	}
+	res, err := l.reserve(v, r)
 	decided := l.clk.Now()
+	v.p.Time, v.p.Timings.Decided = decided, decided
 	if err != nil {
-		l.m.decideErrors.Inc()
-		l.log.Error().Err(err).Msg("no decision; barrier kept shut")
 		if s == nil {
 			l.armedAt = time.Time{} // the read timeout tried once more; no busy retry
 		}
 		// The vehicle was there all the same: its passage says why
 		// nothing was decided (at a free-flow lane it drove on).
-		v := l.newVisit(passage.Vehicle, s, nil)
-		v.p.Decision = failedDecision(err)
-		if v.p.Read == nil {
-			v.p.Read = &passage.Read{}
-		}
-		v.p.Timings = passage.Timings{Trigger: trigger, Decided: decided}
-		if s != nil {
-			v.p.Timings.FirstRead = s.at
-		}
-		v.p.Time, v.p.Gate.Action = decided, passage.Kept
+		v.p.Gate.Action = passage.Kept
 		if l.o.Barrier == nil {
 			v.p.Gate = passage.Gate{Action: passage.NoBarrier, Passed: true}
 		}
+		l.log.Error().Err(err).Msg("no decision; barrier kept shut")
 		l.awaitRecord(v, decided)
 		return
 	}
 	l.armedAt = time.Time{}
-	v := l.newVisit(passage.Vehicle, s, res)
-	v.p.Timings = passage.Timings{Trigger: trigger, Decided: decided}
-	if s != nil {
-		v.p.Timings.FirstRead = s.at // earlier than the trigger when read on the way in
-	}
-	v.p.Time = decided
 	if l.arming {
 		l.armVisit = v
 	}
@@ -526,16 +530,60 @@ func failedDecision(err error) *passage.Decision {
 	return &passage.Decision{Reason: DecisionFailed, Note: err.Error()}
 }
 
-// newVisit puts a passage in hand, made from a read and its decision.
-func (l *Lane) newVisit(k passage.Kind, s *seen, res *access.Reservation) *visit {
+// newVisit puts a passage in hand, with the read s (nil: none). Its ID
+// is made now, before the decision journals it: the lane's record and a
+// replay of the journal after a crash are then one passage.
+func (l *Lane) newVisit(k passage.Kind, s *seen, now time.Time) *visit {
 	v := &visit{}
 	v.p.Kind = k
-	l.fill(v, s, res)
-	if s == nil && res != nil {
-		v.p.Read = &passage.Read{} // decided unreadable
-	}
+	v.p.ID = l.o.IDs.New(now)
+	v.p.Site, v.p.Device, v.p.Lane, v.p.Direction = l.o.Site, l.o.Device, l.o.Lane, l.o.Direction
+	l.fill(v, s, nil)
 	l.visits = append(l.visits, v)
 	return v
+}
+
+// reserve decides r for v's vehicle and journals v's passage as it stands
+// with the decision, in one transaction; v gets the decision, or, when
+// there is none, a decision that says why.
+func (l *Lane) reserve(v *visit, r decide.Read) (*access.Reservation, error) {
+	res, err := l.o.Desk.ReserveJournal(l.o.Lane, r, func(d decide.Decision) passage.Passage {
+		p := v.p
+		p.Decision, p.Session = passage.FromDecision(d)
+		if p.Read == nil {
+			p.Read = &passage.Read{}
+		}
+		if p.Time.IsZero() {
+			p.Time = r.Time
+		}
+		if p.Timings.Decided.IsZero() {
+			p.Timings.Decided = r.Time
+		}
+		if p.Gate.Action == "" {
+			// What the lane does next, a moment after the transaction.
+			switch {
+			case l.o.Barrier == nil:
+				p.Gate = passage.Gate{Action: passage.NoBarrier, Passed: true}
+			case d.Action == decide.Deny:
+				p.Gate.Action = passage.Kept
+			default:
+				p.Gate.Action = passage.Opened
+			}
+		}
+		return p
+	})
+	if err != nil {
+		l.m.decideErrors.Inc()
+		if v.p.Decision == nil {
+			v.p.Decision = failedDecision(err)
+		}
+	} else {
+		l.fill(v, v.seen, res)
+	}
+	if v.p.Read == nil && v.p.Kind != passage.Manual {
+		v.p.Read = &passage.Read{} // decided unreadable
+	}
+	return res, err
 }
 
 // fill gives v the read s (nil: none) and the decision res (nil: none).
@@ -569,11 +617,25 @@ func (l *Lane) steps(v *visit) {
 	obs(StepTriggerToOpen, t.Trigger, t.Command)
 }
 
+// journal rewrites v's journal entry as v stands, with its presence
+// change.
+func (l *Lane) journal(v *visit) {
+	p := v.p
+	p.Presence = v.res.Presence()
+	if err := l.o.Desk.Journal(p); err != nil {
+		l.log.Error().Err(err).Str("id", p.ID.String()).Msg("passage not journaled; a crash before it is recorded would lose what the lane knows of it")
+	}
+}
+
+// recordsAtOnce says whether awaitRecord will record v at once rather
+// than wait for its evidence.
+func (l *Lane) recordsAtOnce(v *visit) bool { return v.final || v.seen == nil || l.stopping }
+
 // awaitRecord records v once its evidence has come, or EvidenceWait
 // after now.
 func (l *Lane) awaitRecord(v *visit, now time.Time) {
 	v.await = false
-	if v.final || v.seen == nil || l.stopping {
+	if l.recordsAtOnce(v) {
 		l.record(v)
 		return
 	}
@@ -585,12 +647,13 @@ func (l *Lane) awaitRecord(v *visit, now time.Time) {
 func (l *Lane) notThrough(v *visit, why string) {
 	v.await = false
 	v.p.Gate.Passed = false
-	if v.res.Changed() {
+	if v.res != nil {
+		// Also marks its journal entry: not through.
 		released, err := l.o.Desk.Release(v.res)
 		switch {
 		case err != nil:
 			l.log.Error().Err(err).Msg("vehicle not through, but its presence change could not be undone")
-		case !released:
+		case !released && v.res.Changed():
 			l.log.Info().Msg("vehicle not through; presence had moved on, left as it is")
 		}
 	}
@@ -652,9 +715,11 @@ func (l *Lane) onGate(e gate.Event) {
 		l.onPassed(e)
 	case gate.EventClosed:
 		// The opening is over: whoever was let in and did not go through
-		// backed out.
+		// backed out. A vehicle whose open command came after the arm was
+		// down (the closed edge and the command crossed) waits for its
+		// own opening.
 		for _, v := range slices.Clone(l.visits) {
-			if v.await {
+			if v.await && v.since.Before(e.At) {
 				l.notThrough(v, "barrier closed")
 			}
 		}
@@ -673,15 +738,21 @@ func (l *Lane) onGate(e gate.Event) {
 // opening (tailgating), or on one anprd did not command.
 func (l *Lane) onPassed(e gate.Event) {
 	for _, v := range l.visits {
-		if !v.await {
-			continue
+		if !v.await || v.since.After(e.At) {
+			continue // a vehicle let in after this one had gone through
 		}
 		v.p.Gate.Passed, v.p.Timings.Passed, v.p.Time = true, e.At, e.At
+		journaled := false
 		if v.p.Kind == passage.Manual && v.p.Read == nil {
-			l.attachRead(v, e.At.Add(-l.o.ManualReadAge))
+			journaled = l.attachRead(v, e.At.Add(-l.o.ManualReadAge))
 		}
 		if !v.p.Timings.Command.IsZero() {
 			l.m.step(StepOpenToThrough, e.At.Sub(v.p.Timings.Command).Seconds())
+		}
+		if !journaled && !l.recordsAtOnce(v) {
+			// It waits for its evidence: a replay after a crash meanwhile
+			// then knows that it went through.
+			l.journal(v)
 		}
 		l.awaitRecord(v, e.At)
 		return
@@ -699,25 +770,17 @@ func (l *Lane) onPassed(e gate.Event) {
 	if s != nil {
 		r.Plate, r.Conf, r.Candidates = s.ev.Plate, s.ev.Conf, s.ev.RunnersUp
 	}
-	res, err := l.o.Desk.Reserve(l.o.Lane, r)
-	if err != nil {
-		l.m.decideErrors.Inc()
-		l.log.Error().Err(err).Msg("vehicle through without an opening of its own: no decision")
-		res = nil
-	}
-	v := l.newVisit(kind, s, res)
-	if res == nil {
-		v.p.Decision = failedDecision(err)
-		if v.p.Read == nil {
-			v.p.Read = &passage.Read{}
-		}
-	}
+	v := l.newVisit(kind, s, e.At)
 	v.p.Gate = passage.Gate{Action: passage.Opened, Passed: true}
 	v.p.Time = e.At
-	v.p.Timings = passage.Timings{Trigger: l.cycleStart, Decided: l.clk.Now(), Passed: e.At}
+	v.p.Timings = passage.Timings{Trigger: l.cycleStart, Passed: e.At}
 	if s != nil {
 		v.p.Timings.FirstRead = s.at
 	}
+	if _, err := l.reserve(v, r); err != nil {
+		l.log.Error().Err(err).Msg("vehicle through without an opening of its own: no decision")
+	}
+	v.p.Timings.Decided = l.clk.Now()
 	l.log.Warn().Str("kind", string(kind)).Int("n", e.N).Bool("commanded", e.Commanded).Bool("read", s != nil).
 		Str("class", string(v.p.Decision.Class)).Msg("vehicle through without an opening of its own")
 	l.awaitRecord(v, e.At)
@@ -741,20 +804,21 @@ func (l *Lane) candidate(since time.Time) *seen {
 
 // attachRead gives a manual passage the read of the vehicle it let
 // through, and a decision for it: the vehicle is inside now.
-func (l *Lane) attachRead(v *visit, since time.Time) {
+func (l *Lane) attachRead(v *visit, since time.Time) (journaled bool) {
 	s := l.candidate(since)
 	if s == nil {
-		return
+		return false
 	}
-	res, err := l.o.Desk.Reserve(l.o.Lane, decide.Read{Plate: s.ev.Plate, Conf: s.ev.Conf, Candidates: s.ev.RunnersUp,
+	l.fill(v, s, nil)
+	v.p.Timings.FirstRead = s.at
+	_, err := l.reserve(v, decide.Read{Plate: s.ev.Plate, Conf: s.ev.Conf, Candidates: s.ev.RunnersUp,
 		Time: v.p.Timings.Passed, Through: true})
 	if err != nil {
-		l.m.decideErrors.Inc()
 		l.log.Error().Err(err).Msg("manual opening: no decision for the vehicle through")
-		return
+		return false
 	}
-	l.fill(v, s, res)
-	v.p.Timings.FirstRead, v.p.Timings.Decided = s.at, l.clk.Now()
+	v.p.Timings.Decided = l.clk.Now()
+	return true
 }
 
 // onManual opens the barrier by hand and puts a manual passage in hand.
@@ -763,7 +827,7 @@ func (l *Lane) onManual(m passage.ManualOpen, cause string) error {
 		return ErrNoBarrier
 	}
 	now := l.clk.Now()
-	v := l.newVisit(passage.Manual, nil, nil)
+	v := l.newVisit(passage.Manual, nil, now)
 	v.p.Manual = &m
 	v.p.Time = now
 	v.p.Timings.Trigger = now
@@ -775,6 +839,7 @@ func (l *Lane) onManual(m passage.ManualOpen, cause string) error {
 	}
 	v.p.Gate.Action, v.p.Timings.Command = passage.Opened, cmd
 	v.await, v.since = true, cmd
+	l.journal(v)
 	l.log.Info().Str("source", m.Source).Str("operator", m.Operator).Str("reason", m.Reason).Msg("barrier opened by hand")
 	return nil
 }
@@ -785,8 +850,7 @@ func (l *Lane) record(v *visit) {
 	v.recordAt = time.Time{}
 	now := l.clk.Now()
 	p := v.p
-	p.ID = l.o.IDs.New(now)
-	p.Site, p.Device, p.Lane, p.Direction = l.o.Site, l.o.Device, l.o.Lane, l.o.Direction
+	p.Presence = v.res.Presence()
 	if err := p.Validate(); err != nil {
 		l.log.Error().Err(err).Str("id", p.ID.String()).Msg("passage fails its own checks; recorded anyway")
 	}

@@ -22,6 +22,7 @@ import (
 	"anprd/internal/permit"
 	"anprd/internal/permit/permittest"
 	"anprd/internal/presence"
+	"anprd/internal/state"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
@@ -43,6 +44,7 @@ type site struct {
 	t    *testing.T
 	desk *access.Desk
 	pres *presence.Store
+	db   *state.DB
 	ids  passage.Generator
 }
 
@@ -68,7 +70,7 @@ func newSite(t *testing.T) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &site{t: t, desk: desk, pres: pres}
+	return &site{t: t, desk: desk, pres: pres, db: db}
 }
 
 func (s *site) inside() []string {
@@ -107,13 +109,16 @@ type rigOptions struct {
 	gate   gate.Options
 	fail   func(*lanetest.Sink)
 	noLoop bool
+
+	readTimeout time.Duration
 }
 
 func (s *site) lane(o rigOptions) *rig {
 	t := s.t
 	r := &rig{t: t, s: s, sink: lanetest.NewSink(), reg: prometheus.NewRegistry(), done: make(chan error, 1)}
 	lo := lane.Options{Site: "s1", Device: "box-1", Lane: o.lane, Direction: o.dir, Desk: s.desk, Sink: r.sink,
-		IDs: &s.ids, Log: zerolog.Nop(), Metrics: lane.NewMetrics(r.reg), Trigger: func() { r.triggers++ }}
+		IDs: &s.ids, Log: zerolog.Nop(), Metrics: lane.NewMetrics(r.reg), Trigger: func() { r.triggers++ },
+		ReadTimeout: o.readTimeout}
 	if o.wired != nil {
 		r.lines = gatetest.New(clock.Real{}, o.wired...)
 		for l, v := range o.init {
@@ -317,10 +322,21 @@ func TestLane(t *testing.T) {
 			if r.opens() != 1 {
 				r.t.Fatal("barrier not opened")
 			}
+			// The decision journaled the passage, in its transaction.
+			es, err := access.Pending(r.s.db.DB)
+			if err != nil || len(es) != 1 || es[0].Passage.Decision.Plate != carA || es[0].Passage.Gate.Action != passage.Opened ||
+				!es[0].Recovered().Gate.PassedUnknown {
+				r.t.Fatalf("journal at the decision: %+v, %v", es, err)
+			}
 			r.armUp()
 			r.through()
 			r.armDown()
 			r.passages() // waiting for the evidence
+			// Meanwhile the journal knows the car went through.
+			if es, _ := access.Pending(r.s.db.DB); len(es) != 1 || !es[0].Passage.Gate.Passed || es[0].Recovered().Gate.PassedUnknown ||
+				es[0].Passage.Presence == nil {
+				r.t.Errorf("journal once through: %+v", es)
+			}
 			r.final(id, carA)
 			ps := r.passages(want{passage.Vehicle, passage.Opened, true, decide.Permit, carA})
 			p := ps[0]
@@ -333,6 +349,11 @@ func TestLane(t *testing.T) {
 			}
 			if p.Decision.Permit != "P1" || p.Read.Conf != 0.97 || p.Read.Frames != 2 {
 				r.t.Errorf("decision %+v read %+v", p.Decision, p.Read)
+			}
+			// One passage: the journal's ID; it carries its presence change
+			// for the site's other boxes.
+			if p.ID != es[0].Passage.ID || p.Presence == nil || p.Presence.Enter == nil || p.Presence.Enter.Plate != carA {
+				r.t.Errorf("passage %s presence %+v; journaled as %s", p.ID, p.Presence, es[0].Passage.ID)
 			}
 			r.inside(carA)
 		},
@@ -407,7 +428,14 @@ func TestLane(t *testing.T) {
 			r.sleep(30 * time.Second) // close_timeout
 			r.armDown()
 			r.sleep(8 * time.Second)
-			r.passages(want{passage.Vehicle, passage.Opened, false, decide.Permit, carA})
+			ps := r.passages(want{passage.Vehicle, passage.Opened, false, decide.Permit, carA})
+			if ps[0].Presence != nil || ps[0].Gate.PassedUnknown {
+				r.t.Errorf("passage of a car that backed out: presence %+v gate %+v", ps[0].Presence, ps[0].Gate)
+			}
+			es, _ := access.Pending(r.s.db.DB)
+			if len(es) != 1 || !es[0].NotThrough || es[0].Recovered().Gate.PassedUnknown {
+				r.t.Errorf("journal of a car that backed out: %+v", es)
+			}
 			r.inside()
 			// The other car of the permit is let in.
 			r.drive(gate.LineArming, true)
@@ -596,6 +624,40 @@ func TestLane(t *testing.T) {
 			if m := ps[0].Manual; m.Operator != "ops" || m.Reason != "delivery van" {
 				r.t.Errorf("manual %+v", m)
 			}
+		},
+	}, {
+		name: "remote opening for the refused car: one manual passage with its read, no tailgater",
+		o:    entry,
+		run: func(r *rig) {
+			r.drive(gate.LineArming, true)
+			id := r.read(carZ, 0.97)
+			r.final(id, carZ)
+			r.sleep(time.Minute) // the operator is called
+			if err := r.l.OpenManual(context.Background(), passage.ManualOpen{Source: "remote", Operator: "ops-1",
+				Reason: "ticket machine broken", Command: "c-7"}); err != nil {
+				r.t.Fatal(err)
+			}
+			synctest.Wait()
+			r.armUp()
+			r.through()
+			r.sleep(time.Second)
+			ps := r.passages(
+				want{passage.Vehicle, passage.Kept, false, decide.Unregistered, carZ},
+				want{passage.Manual, passage.Opened, true, decide.Unregistered, carZ})
+			if m := ps[1].Manual; m.Source != "remote" || m.Operator != "ops-1" || m.Command != "c-7" {
+				r.t.Errorf("manual %+v", m)
+			}
+			r.inside(carZ)
+		},
+	}, {
+		name: "a site's read timeout",
+		o:    rigOptions{lane: "in-1", dir: "entry", wired: barrierLines, init: closed, readTimeout: 10 * time.Second},
+		run: func(r *rig) {
+			r.drive(gate.LineArming, true)
+			r.sleep(9 * time.Second)
+			r.passages()
+			r.sleep(time.Second)
+			r.passages(want{passage.Vehicle, passage.Kept, false, decide.Unreadable, ""})
 		},
 	}, {
 		name: "no read: decided unreadable at the read timeout",
@@ -854,12 +916,15 @@ func TestMetricsLint(t *testing.T) {
 // failingDesk is a desk whose database has failed.
 type failingDesk struct{ calls int }
 
-func (d *failingDesk) Reserve(string, decide.Read) (*access.Reservation, error) {
+func (d *failingDesk) ReserveJournal(string, decide.Read, access.Draft) (*access.Reservation, error) {
 	d.calls++
 	return nil, errors.New("database: input/output error")
 }
 
 func (d *failingDesk) Release(*access.Reservation) (bool, error) { return false, nil }
+func (d *failingDesk) Journal(passage.Passage) error {
+	return errors.New("database: input/output error")
+}
 
 // TestDecisionFails: no decision keeps the barrier shut, tries once more
 // at the read timeout, and does not spin.

@@ -87,11 +87,9 @@ func Lane(cfg *config.Config, lc *config.Lane, trigger func(), d Deps) (*Built, 
 	}
 	log := d.Log.With().Str("lane", lc.ID).Logger()
 	out := &Built{}
-	lo := lane.Options{
-		Site: cfg.Site.ID, Device: cfg.Site.Device, Lane: lc.ID, Direction: lc.Direction,
-		Trigger: trigger, Desk: d.Desk, Sink: d.Sink, IDs: d.IDs, Clock: d.Clock,
-		Log: log.With().Str("component", "lane").Logger(), Metrics: d.Metrics.Lane,
-	}
+	lo := LaneOptions(cfg, lc)
+	lo.Trigger, lo.Desk, lo.Sink, lo.IDs, lo.Clock = trigger, d.Desk, d.Sink, d.IDs, d.Clock
+	lo.Log, lo.Metrics = log.With().Str("component", "lane").Logger(), d.Metrics.Lane
 	if g := lc.Gate; g != nil && lc.Mode == config.ModeBarrier {
 		var lines gate.Lines
 		if g.Simulate {
@@ -124,6 +122,18 @@ func Lane(cfg *config.Config, lc *config.Lane, trigger func(), d Deps) (*Built, 
 	return out, nil
 }
 
+// LaneOptions are the lane options a lane's config gives: its ids and
+// timings (Lane adds the barrier, desk, sink and the rest).
+func LaneOptions(cfg *config.Config, lc *config.Lane) lane.Options {
+	lo := lane.Options{Site: cfg.Site.ID, Device: cfg.Site.Device, Lane: lc.ID, Direction: lc.Direction,
+		EvidenceWait: time.Duration(lc.EvidenceWait)}
+	if g := lc.Gate; g != nil && lc.Mode == config.ModeBarrier {
+		lo.ReadTimeout, lo.ReadMaxAge = time.Duration(g.ReadTimeout), time.Duration(g.ReadWindow)
+		lo.ManualReadAge, lo.VisitTimeout = time.Duration(g.ManualReadWindow), time.Duration(g.ReleaseAfter)
+	}
+	return lo
+}
+
 // GateOptions are the barrier options a gate's config gives.
 func GateOptions(laneID string, g *config.Gate) gate.Options {
 	return gate.Options{
@@ -133,6 +143,9 @@ func GateOptions(laneID string, g *config.Gate) gate.Options {
 		FailOpen:       g.FailMode == config.FailOpen,
 		CloseTimeout:   time.Duration(g.CloseTimeout),
 		ConfirmTimeout: time.Duration(g.ConfirmTimeout),
+		Travel:         time.Duration(g.Travel),
+		Settle:         time.Duration(g.Settle),
+		AlarmAfter:     time.Duration(g.SafetyAlarmAfter),
 	}
 }
 

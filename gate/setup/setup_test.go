@@ -49,7 +49,15 @@ lanes:
       fail_mode: open
       close_timeout: 20s
       confirm_timeout: 6s
+      travel: 4s
+      settle: 700ms
+      safety_alarm_after: 90s
+      read_timeout: 5s
+      read_window: 2s
+      manual_read_window: 1m
+      release_after: 15m
       simulate: true
+    evidence_wait: 12s
   - id: out-1
     direction: exit
     camera: {source: /dev/video1}
@@ -58,6 +66,7 @@ lanes:
     direction: entry
     mode: free-flow
     camera: {source: /dev/video2}
+    evidence_wait: 3s
 `
 
 func load(t *testing.T) *config.Config {
@@ -76,8 +85,18 @@ func TestOptionsFromConfig(t *testing.T) {
 	c := load(t)
 	g := c.Lanes[0].Gate
 	o := setup.GateOptions("in-1", g)
-	if !o.Held || o.Pulse != 300*time.Millisecond || !o.FailOpen || o.CloseTimeout != 20*time.Second || o.ConfirmTimeout != 6*time.Second {
+	if !o.Held || o.Pulse != 300*time.Millisecond || !o.FailOpen || o.CloseTimeout != 20*time.Second || o.ConfirmTimeout != 6*time.Second ||
+		o.Travel != 4*time.Second || o.Settle != 700*time.Millisecond || o.AlarmAfter != 90*time.Second {
 		t.Errorf("gate options %+v", o)
+	}
+	lo := setup.LaneOptions(c, &c.Lanes[0])
+	if lo.Site != "s1" || lo.Device != "box-1" || lo.Lane != "in-1" || lo.Direction != "entry" || lo.EvidenceWait != 12*time.Second ||
+		lo.ReadTimeout != 5*time.Second || lo.ReadMaxAge != 2*time.Second || lo.ManualReadAge != time.Minute || lo.VisitTimeout != 15*time.Minute {
+		t.Errorf("lane options %+v", lo)
+	}
+	// A free-flow lane has no gate section: its evidence wait only.
+	if lo := setup.LaneOptions(c, &c.Lanes[2]); lo.EvidenceWait != 3*time.Second || lo.ReadTimeout != 0 {
+		t.Errorf("free-flow lane options %+v", lo)
 	}
 	specs := setup.Specs(g)
 	want := map[gate.Line]gpiocdev.Spec{
@@ -114,8 +133,11 @@ func TestGPIOErrorNamesTheLane(t *testing.T) {
 
 type fakeDesk struct{}
 
-func (fakeDesk) Reserve(string, decide.Read) (*access.Reservation, error) { return nil, nil }
-func (fakeDesk) Release(*access.Reservation) (bool, error)                { return false, nil }
+func (fakeDesk) ReserveJournal(string, decide.Read, access.Draft) (*access.Reservation, error) {
+	return nil, nil
+}
+func (fakeDesk) Release(*access.Reservation) (bool, error) { return false, nil }
+func (fakeDesk) Journal(passage.Passage) error             { return nil }
 
 // TestSimulatedLane builds the simulated lane from the config and drives
 // a car through it, as the demo does.

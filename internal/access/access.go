@@ -18,6 +18,7 @@ import (
 
 	"anprd/internal/config"
 	"anprd/internal/decide"
+	"anprd/internal/passage"
 	"anprd/internal/permit"
 	"anprd/internal/presence"
 )
@@ -77,6 +78,17 @@ type Reservation struct {
 	entered  *presence.Vehicle // the record an entry made
 	replaced *presence.Vehicle // the record of the same plate the entry replaced
 	left     *presence.Vehicle // the record an exit removed
+	journal  passage.ID        // its passage's journal entry, if journaled
+	undone   bool              // Release undid the change
+}
+
+// Presence is the presence change the reservation made, for the passage,
+// or nil when it made none or Release undid it.
+func (r *Reservation) Presence() *passage.Presence {
+	if r == nil || r.undone {
+		return nil
+	}
+	return passage.PresenceOf(r.facility, r.Decision)
 }
 
 // Changed reports whether the decision changed presence, so that there
@@ -86,6 +98,10 @@ func (r *Reservation) Changed() bool { return r != nil && (r.entered != nil || r
 // Reserve decides r at lane and records its presence change in one write
 // transaction, like Pass, and returns what Release needs to undo it.
 func (d *Desk) Reserve(lane string, r decide.Read) (*Reservation, error) {
+	return d.reserve(lane, r, nil)
+}
+
+func (d *Desk) reserve(lane string, r decide.Read, draft Draft) (*Reservation, error) {
 	l, ok := d.lanes[lane]
 	if !ok {
 		return nil, fmt.Errorf("access: unknown lane %q", lane)
@@ -112,7 +128,12 @@ func (d *Desk) Reserve(lane string, r decide.Read) (*Reservation, error) {
 				return err
 			}
 			res.entered = dec.Enter
-			return tx.Enter(dec.Enter)
+			if err := tx.Enter(dec.Enter); err != nil {
+				return err
+			}
+		}
+		if draft != nil {
+			return journalDecision(tx.Bolt(), res, draft)
 		}
 		return nil
 	})
@@ -126,43 +147,53 @@ func (d *Desk) Reserve(lane string, r decide.Read) (*Reservation, error) {
 // write transaction: an entry's record is removed (and the record it
 // replaced put back), an exit's record is put back. It changes nothing,
 // and reports false, when presence has moved on since (the plate left,
-// came in again or was corrected): the newer record is the truth.
+// came in again or was corrected): the newer record is the truth. A
+// journaled passage's entry is marked in the same transaction: the
+// vehicle did not go through.
 func (d *Desk) Release(res *Reservation) (bool, error) {
-	if !res.Changed() {
+	if res == nil || (!res.Changed() && res.journal.IsZero()) {
 		return false, nil
 	}
 	done := false
 	err := d.presence.Update(func(tx *presence.Tx) error {
-		switch {
-		case res.entered != nil:
-			cur, err := tx.Inside(res.facility, res.entered.Plate)
-			if err != nil || cur == nil || !sameRecord(cur, res.entered) {
-				return err
-			}
-			if _, err := tx.Exit(res.facility, cur.Plate); err != nil {
-				return err
-			}
-			if res.replaced != nil {
-				if err := tx.Enter(res.replaced); err != nil {
-					return err
-				}
-			}
-		case res.left != nil:
-			cur, err := tx.Inside(res.facility, res.left.Plate)
-			if err != nil || cur != nil {
-				return err
-			}
-			if err := tx.Enter(res.left); err != nil {
-				return err
-			}
+		var err error
+		if done, err = d.release(tx, res); err != nil {
+			return err
 		}
-		done = true
-		return nil
+		return releaseJournal(tx.Bolt(), res, done)
 	})
 	if err != nil {
 		return false, fmt.Errorf("access: release: %w", err)
 	}
+	res.undone = done
 	return done, nil
+}
+
+// release undoes res's presence change in tx, and says whether it did.
+func (d *Desk) release(tx *presence.Tx, res *Reservation) (bool, error) {
+	switch {
+	case res.entered != nil:
+		cur, err := tx.Inside(res.facility, res.entered.Plate)
+		if err != nil || cur == nil || !sameRecord(cur, res.entered) {
+			return false, err
+		}
+		if _, err := tx.Exit(res.facility, cur.Plate); err != nil {
+			return false, err
+		}
+		if res.replaced != nil {
+			if err := tx.Enter(res.replaced); err != nil {
+				return false, err
+			}
+		}
+		return true, nil
+	case res.left != nil:
+		cur, err := tx.Inside(res.facility, res.left.Plate)
+		if err != nil || cur != nil {
+			return false, err
+		}
+		return true, tx.Enter(res.left)
+	}
+	return false, nil
 }
 
 // sameRecord reports whether a stored record is the one a reservation

@@ -68,6 +68,14 @@ const (
 	defaultFailMode        = FailSecure
 	defaultCloseTimeout    = Duration(30 * time.Second)
 	defaultConfirmTimeout  = Duration(10 * time.Second)
+	defaultTravel          = Duration(3 * time.Second)
+	defaultSettle          = Duration(500 * time.Millisecond)
+	defaultSafetyAlarm     = Duration(time.Minute)
+	defaultReadTimeout     = Duration(4 * time.Second)
+	defaultReadWindow      = Duration(3 * time.Second)
+	defaultManualWindow    = Duration(2 * time.Minute)
+	defaultReleaseAfter    = Duration(10 * time.Minute)
+	defaultEvidenceWait    = Duration(8 * time.Second)
 	defaultAntiPassback    = PassbackSoft
 	defaultMaxStay         = Duration(7 * day)
 	defaultMinConf         = 0.5
@@ -267,6 +275,11 @@ type Lane struct {
 	Camera Camera     `yaml:"camera"`
 	Gate   *Gate      `yaml:"gate"` // required for barrier lanes; must be absent for free-flow lanes
 	Policy LanePolicy `yaml:"policy"`
+	// EvidenceWait: how long a finished passage waits for its vehicle's
+	// final read event, which names the evidence images, before it is
+	// recorded without them; default 8s, 1s..1m. The longer, the longer a
+	// passage is in hand (in the journal, not yet in the outbox).
+	EvidenceWait Duration `yaml:"evidence_wait"`
 }
 
 // LanePolicy overrides the lane's default action for a classification:
@@ -350,6 +363,34 @@ type Gate struct {
 	// ConfirmTimeout: a position switch that has not confirmed a movement
 	// in this time is a fault; default 10s, 1s..2m.
 	ConfirmTimeout Duration `yaml:"confirm_timeout"`
+	// Travel: where no position switch tells, the arm is taken to be up
+	// or down this long after the command; default 3s, 500ms..30s.
+	Travel Duration `yaml:"travel"`
+	// Settle: the safety loop must stay clear this long before the
+	// vehicle counts as through (a trailer's gap is the same vehicle);
+	// default 500ms, 100ms..5s.
+	Settle Duration `yaml:"settle"`
+	// SafetyAlarmAfter: a safety loop occupied this long raises an alarm
+	// (the barrier stays up regardless); default 60s, 10s..30m.
+	SafetyAlarmAfter Duration `yaml:"safety_alarm_after"`
+	// ReadTimeout: a vehicle on the arming loop with no read this long is
+	// decided unreadable (an exit lets it out, an entrance keeps it out);
+	// default 4s, 1s..30s.
+	ReadTimeout Duration `yaml:"read_timeout"`
+	// ReadWindow: a read not yet decided on counts for the vehicle that
+	// drives onto the arming loop, and for a vehicle through on an opening
+	// not its own (a tailgater), if its vehicle is still in view or the
+	// read is this recent; default 3s, 500ms..30s.
+	ReadWindow Duration `yaml:"read_window"`
+	// ManualReadWindow: the passage of a manual opening (button, remote)
+	// takes the read of the vehicle that waited from this far back;
+	// default 2m, 10s..10m.
+	ManualReadWindow Duration `yaml:"manual_read_window"`
+	// ReleaseAfter: a vehicle let in that has neither gone through nor
+	// seen the barrier close by then counts as not through, and its place
+	// in presence is released; default 10m, 1m..2h, and longer than
+	// close_timeout.
+	ReleaseAfter Duration `yaml:"release_after"`
 	// Simulate drives a simulated barrier instead of GPIO lines, for the
 	// demo and for trying a box on the bench: the lines above say which
 	// lines the simulated barrier has. Never on a real lane.
@@ -497,7 +538,16 @@ func (c *Config) applyDefaults() {
 		if l.Camera.MinPlateWidth == 0 {
 			l.Camera.MinPlateWidth = defaultMinPlateWidth
 		}
+		setDuration(&l.EvidenceWait, defaultEvidenceWait)
 		if g := l.Gate; g != nil {
+			for _, d := range []struct {
+				d   *Duration
+				def Duration
+			}{{&g.Travel, defaultTravel}, {&g.Settle, defaultSettle}, {&g.SafetyAlarmAfter, defaultSafetyAlarm},
+				{&g.ReadTimeout, defaultReadTimeout}, {&g.ReadWindow, defaultReadWindow},
+				{&g.ManualReadWindow, defaultManualWindow}, {&g.ReleaseAfter, defaultReleaseAfter}} {
+				setDuration(d.d, d.def)
+			}
 			setDefault(&g.Chip, defaultGPIOChip)
 			setDefault(&g.OpenMode, defaultOpenMode)
 			setDefault(&g.FailMode, defaultFailMode)
@@ -519,6 +569,13 @@ func ptr[T any](v T) *T { return &v }
 func setDefault(s *string, def string) {
 	if *s == "" {
 		*s = def
+	}
+}
+
+// setDuration gives an unset (zero) duration its default.
+func setDuration(d *Duration, def Duration) {
+	if *d == 0 {
+		*d = def
 	}
 }
 

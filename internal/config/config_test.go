@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -68,6 +69,14 @@ func TestGood(t *testing.T) {
 				"gate.close_timeout":   {c.Lanes[0].Gate.CloseTimeout, Duration(30 * time.Second)},
 				"gate.confirm_timeout": {c.Lanes[0].Gate.ConfirmTimeout, Duration(10 * time.Second)},
 				"gate.simulate":        {c.Lanes[0].Gate.Simulate, false},
+				"gate.travel":          {c.Lanes[0].Gate.Travel, Duration(3 * time.Second)},
+				"gate.settle":          {c.Lanes[0].Gate.Settle, Duration(500 * time.Millisecond)},
+				"gate.safety_alarm":    {c.Lanes[0].Gate.SafetyAlarmAfter, Duration(time.Minute)},
+				"gate.read_timeout":    {c.Lanes[0].Gate.ReadTimeout, Duration(4 * time.Second)},
+				"gate.read_window":     {c.Lanes[0].Gate.ReadWindow, Duration(3 * time.Second)},
+				"gate.manual_window":   {c.Lanes[0].Gate.ManualReadWindow, Duration(2 * time.Minute)},
+				"gate.release_after":   {c.Lanes[0].Gate.ReleaseAfter, Duration(10 * time.Minute)},
+				"lanes[0].evidence":    {c.Lanes[0].EvidenceWait, Duration(8 * time.Second)},
 			}
 			for k, v := range want {
 				if v[0] != v[1] {
@@ -121,6 +130,11 @@ func TestGood(t *testing.T) {
 			if g.OpenMode != OpenHeld || g.Pulse.String() != "300ms" || g.FailMode != FailOpen ||
 				g.CloseTimeout.String() != "45s" || g.ConfirmTimeout.String() != "8s" || g.Simulate {
 				t.Errorf("gate timing and modes = %+v", *g)
+			}
+			if g.Travel.String() != "4s" || g.Settle.String() != "800ms" || g.SafetyAlarmAfter.String() != "2m" ||
+				g.ReadTimeout.String() != "5s" || g.ReadWindow.String() != "2s" || g.ManualReadWindow.String() != "1m" ||
+				g.ReleaseAfter.String() != "20m" || c.Lanes[0].EvidenceWait.String() != "10s" {
+				t.Errorf("lane timings = %+v, evidence_wait %v", *g, c.Lanes[0].EvidenceWait)
 			}
 			if o := c.Lanes[1].Gate; !o.Simulate || o.OpenMode != OpenPulse || o.FailMode != FailSecure {
 				t.Errorf("lanes[1].gate = %+v", *o)
@@ -635,6 +649,23 @@ func TestErrorsAreKeyErrors(t *testing.T) {
 		var ke *keyError
 		if !errors.As(e, &ke) || ke.key == "" {
 			t.Errorf("%q does not name its key", e)
+		}
+	}
+}
+
+// TestExampleNamesEveryLaneKey: every key of a lane and of its gate is
+// shown in the commented example, with its default and range.
+func TestExampleNamesEveryLaneKey(t *testing.T) {
+	ex, err := os.ReadFile("../../configs/anprd.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []reflect.Type{reflect.TypeFor[Lane](), reflect.TypeFor[Gate]()} {
+		for f := range typ.Fields() {
+			key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if !regexp.MustCompile(`(?m)^\s*#?\s*` + regexp.QuoteMeta(key) + `:`).Match(ex) {
+				t.Errorf("%s.%s (%s) is not in configs/anprd.example.yaml", typ.Name(), f.Name, key)
+			}
 		}
 	}
 }

@@ -365,6 +365,7 @@ func (c *Config) validateLanes(add addFunc) {
 		checkCamera(add, key+".camera", l.Camera)
 		checkText(add, key+".zone", l.Zone, false)
 		validatePolicy(add, key+".policy", &l.Policy)
+		checkRange(add, key+".evidence_wait", l.EvidenceWait, Duration(time.Second), Duration(time.Minute), "")
 
 		switch l.Mode {
 		case ModeBarrier:
@@ -470,6 +471,24 @@ func validateGate(add addFunc, key string, g *Gate, usedBy map[string]string) {
 	checkRange(add, key+".pulse", g.Pulse, minPulse, maxPulse, "")
 	checkRange(add, key+".close_timeout", g.CloseTimeout, minClose, maxClose, "")
 	checkRange(add, key+".confirm_timeout", g.ConfirmTimeout, minConfirm, maxConfirm, "")
+	for _, r := range []struct {
+		key    string
+		d      Duration
+		lo, hi time.Duration
+	}{
+		{"travel", g.Travel, 500 * time.Millisecond, 30 * time.Second},
+		{"settle", g.Settle, 100 * time.Millisecond, 5 * time.Second},
+		{"safety_alarm_after", g.SafetyAlarmAfter, 10 * time.Second, 30 * time.Minute},
+		{"read_timeout", g.ReadTimeout, time.Second, 30 * time.Second},
+		{"read_window", g.ReadWindow, 500 * time.Millisecond, 30 * time.Second},
+		{"manual_read_window", g.ManualReadWindow, 10 * time.Second, 10 * time.Minute},
+		{"release_after", g.ReleaseAfter, time.Minute, 2 * time.Hour},
+	} {
+		checkRange(add, key+"."+r.key, r.d, Duration(r.lo), Duration(r.hi), "")
+	}
+	if g.ReleaseAfter <= g.CloseTimeout && g.ReleaseAfter >= Duration(time.Minute) {
+		add(key+".release_after", "%v is not longer than close_timeout (%v): a vehicle would lose its place while the barrier waits for it", g.ReleaseAfter, g.CloseTimeout)
+	}
 	for _, gl := range g.lines() {
 		if gl.line == nil {
 			continue

@@ -48,6 +48,7 @@ func (g *gateLane) offer(ev watch.Event) {
 // A lane whose GPIO lines cannot be claimed fails start-up, naming the
 // lane and the line: a barrier anprd cannot drive must not look managed.
 func (d *Daemon) buildGates(cfg *config.Config, reg prometheus.Registerer) error {
+	d.replayJournal()
 	lanes, err := access.Lanes(cfg)
 	if err != nil {
 		return fmt.Errorf("lanes: %w", err)
@@ -85,6 +86,29 @@ func (d *Daemon) buildGates(cfg *config.Config, reg prometheus.Registerer) error
 		d.add(stageHousekeeping, "sim-control", simControl)
 	}
 	return nil
+}
+
+// replayJournal records the passages that were in hand when anprd last
+// stopped without finishing them (a crash, a power cut, a kill), before
+// any lane runs: each is recorded once, with what was known at its
+// decision and, for a vehicle let in, that whether it went through is
+// unknown; its presence change stands. What cannot be recorded now (a
+// full outbox that refuses new passages) stays in the journal for the
+// next start.
+func (d *Daemon) replayJournal() {
+	log := d.log.With().Str("component", "journal").Logger()
+	ps, err := access.Replay(d.db.DB, d.link.outbox.Record)
+	for _, p := range ps {
+		ev := log.Warn().Str("passage", p.ID.String()).Str("lane", p.Lane).Str("kind", string(p.Kind)).
+			Str("gate", string(p.Gate.Action)).Bool("passed_unknown", p.Gate.PassedUnknown)
+		if p.Decision != nil {
+			ev = ev.Str("class", string(p.Decision.Class))
+		}
+		ev.Msg("passage in hand at the last stop recorded from the journal")
+	}
+	if err != nil {
+		log.Error().Err(err).Msg("journal: passages left for the next start")
+	}
 }
 
 // closeGates releases the lanes' GPIO lines, after their Run returned.

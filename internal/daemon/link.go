@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"anprd/internal/access"
 	"context"
 	"crypto/ed25519"
 	"fmt"
@@ -73,6 +74,8 @@ func (d *Daemon) buildLink(cfg *config.Config, reg prometheus.Registerer, starte
 	evidenceOn := m.Evidence == nil || *m.Evidence
 	ob, err := outbox.Open(d.db.DB, outbox.Options{Max: m.OutboxMaxPassages, Policy: policy, Evidence: evidenceOn,
 		Metrics: outbox.NewMetrics(reg),
+		// The lanes' journal lets go of a passage as the outbox keeps it.
+		Kept: access.Forget,
 		OnDrop: func(id passage.ID, p outbox.Policy) {
 			what := "the oldest waiting passage gave way"
 			if p == outbox.RefuseNew {

@@ -125,6 +125,12 @@ type Gate struct {
 	// a vehicle that backed out or was turned away.
 	Passed bool   `json:"passed"`
 	Fault  string `json:"fault,omitempty"`
+	// PassedUnknown: anprd stopped (a crash, a power cut) after the
+	// decision and before it knew whether the vehicle went through; the
+	// passage was recovered from the lane's journal at the next start,
+	// with what was known at the decision. Passed is then false, and the
+	// decision's presence change stands (see docs/architecture.md).
+	PassedUnknown bool `json:"passed_unknown,omitempty"`
 }
 
 // Timings are the moments of the passage; zero ones did not happen.
@@ -206,6 +212,9 @@ func (p *Passage) Validate() error {
 	case Opened, Kept, NoBarrier, Failed:
 	default:
 		bad("gate.action: %q is not one of opened, kept_shut, no_barrier, failed", p.Gate.Action)
+	}
+	if p.Gate.PassedUnknown && p.Gate.Passed {
+		bad("gate: passed and passed_unknown both set")
 	}
 	if p.Session != nil && p.Session.Exited.Before(p.Session.Entered) {
 		bad("session: exit before entry")

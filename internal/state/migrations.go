@@ -53,4 +53,11 @@ var Migrations = []Migration{
 		_, err := tx.CreateBucket([]byte("audit"))
 		return err
 	}},
+	{Version: 6, Name: "journal", Up: func(tx *bolt.Tx) error {
+		// internal/access: the passages in hand, from the decision (in its
+		// transaction) until sync/outbox records them (in its), so that a
+		// crash between the two loses none; replayed at start-up.
+		_, err := tx.CreateBucket([]byte("journal"))
+		return err
+	}},
 }

@@ -102,6 +102,11 @@ type Options struct {
 	// OnDrop is called, outside the transaction, with each passage given
 	// up because the outbox was full (the caller logs it).
 	OnDrop func(id passage.ID, policy Policy)
+	// Kept is called inside Record's transaction with each passage kept
+	// (or found kept already), so that what the caller writes there
+	// commits or fails with it: the lanes' journal (access.Forget) lets
+	// go of the passage there. An error fails the Record. May be nil.
+	Kept func(tx *bolt.Tx, id passage.ID) error
 	// Metrics may be nil.
 	Metrics *Metrics
 }
@@ -196,8 +201,10 @@ func parseEntry(k, v []byte) (Entry, error) {
 
 // Record keeps p for upload: the passage, its presence change and (if
 // evidence is on) its images, in one transaction that is on disk when
-// Record returns. A passage whose ID is already kept is not kept twice
-// (Record is idempotent). It never waits for the network.
+// Record returns; Options.Kept runs in that transaction (the lanes'
+// journal forgets the passage there, so a passage is in the journal or
+// here, never neither). A passage whose ID is already kept is not kept
+// twice (Record is idempotent). It never waits for the network.
 func (o *Outbox) Record(p passage.Passage) error {
 	return o.RecordAll([]passage.Passage{p})
 }
@@ -257,6 +264,9 @@ func (o *Outbox) RecordAll(ps []passage.Passage) error {
 			id := pp.p.ID
 			if b.p.Get(id[:]) != nil {
 				dups++
+				if err := o.kept(tx, id); err != nil {
+					return err
+				}
 				continue
 			}
 			if n := getU64(b.meta, keyPassages); n >= uint64(o.o.Max) {
@@ -291,6 +301,9 @@ func (o *Outbox) RecordAll(ps []passage.Passage) error {
 				return err
 			}
 			if err := addU64(b.meta, keyEntries, len(pp.entries)); err != nil {
+				return err
+			}
+			if err := o.kept(tx, id); err != nil {
 				return err
 			}
 			recorded++
@@ -328,6 +341,13 @@ func (o *Outbox) RecordAll(ps []passage.Passage) error {
 		return ErrFull
 	}
 	return nil
+}
+
+func (o *Outbox) kept(tx *bolt.Tx, id passage.ID) error {
+	if o.o.Kept == nil {
+		return nil
+	}
+	return o.o.Kept(tx, id)
 }
 
 func (o *Outbox) count(n int) {

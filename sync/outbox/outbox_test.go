@@ -287,3 +287,52 @@ func TestGauges(t *testing.T) {
 		}
 	}
 }
+
+// TestKeptInTheTransaction: Kept runs inside Record's transaction for a
+// passage kept and for one kept already (the lanes' journal forgets it
+// there); what it writes commits with the passage, and its error fails
+// the Record and keeps nothing.
+func TestKeptInTheTransaction(t *testing.T) {
+	var fail error
+	var seen []passage.ID
+	ob, db := newOutbox(t, Options{Max: 10, Kept: func(tx *bolt.Tx, id passage.ID) error {
+		seen = append(seen, id)
+		if fail != nil {
+			return fail
+		}
+		b, err := tx.CreateBucketIfNotExists([]byte("kept-test"))
+		if err != nil {
+			return err
+		}
+		return b.Put(id[:], []byte{1})
+	}})
+	p0, p1 := testPassage(0), testPassage(1)
+	if err := ob.Record(p0); err != nil {
+		t.Fatal(err)
+	}
+	if err := ob.Record(p0); err != nil { // a replay of a passage already kept
+		t.Fatal(err)
+	}
+	fail = errors.New("journal unwritable")
+	if err := ob.Record(p1); !errors.Is(err, fail) {
+		t.Fatalf("Record with a failing Kept = %v", err)
+	}
+	if s, _ := ob.Get(p1.ID); s != nil {
+		t.Error("a passage whose Kept failed was kept")
+	}
+	if len(seen) != 3 || seen[0] != p0.ID || seen[1] != p0.ID || seen[2] != p1.ID {
+		t.Errorf("Kept saw %v", seen)
+	}
+	err := db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket([]byte("kept-test")).Get(p0.ID[:]) == nil {
+			t.Error("what Kept wrote did not commit")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := ob.Stats(); st.Passages != 1 {
+		t.Errorf("%d passages waiting", st.Passages)
+	}
+}
