@@ -2,7 +2,6 @@ package setup_test
 
 import (
 	"context"
-	"errors"
 	"net"
 	"os"
 	"strings"
@@ -215,7 +214,7 @@ func TestSimulatedLane(t *testing.T) {
 // replaced, and with no simulated lane nothing listens.
 func TestSimControl(t *testing.T) {
 	c := load(t)
-	d := setup.Deps{Desk: nopDesk{}, Sink: lanetest.NewSink(), IDs: new(passage.Generator), Log: zerolog.Nop()}
+	d := setup.Deps{Desk: fakeDesk{}, Sink: lanetest.NewSink(), IDs: new(passage.Generator), Log: zerolog.Nop()}
 	sim, err := setup.Lane(c, &c.Lanes[0], nil, d)
 	if err != nil {
 		t.Fatal(err)
@@ -260,10 +259,3 @@ func TestSimControl(t *testing.T) {
 		t.Error(err)
 	}
 }
-
-type nopDesk struct{}
-
-func (nopDesk) Reserve(string, decide.Read) (*access.Reservation, error) {
-	return nil, errors.New("no")
-}
-func (nopDesk) Release(*access.Reservation) (bool, error) { return false, nil }
