@@ -62,6 +62,38 @@ func (f *fakeNotifier) count(s string) int {
 // the end-to-end test in cmd/anprd load the real one.
 func fakeReader(config.Reader) (string, error) { return "fake reader", nil }
 
+// validConfig parses a test's configuration and validates it, then gives
+// the status listener port 0 (Validate wants a port; the test's own is
+// picked when the listener binds).
+func validConfig(t testing.TB, text string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Status.Listen = "127.0.0.1:1"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Status.Listen = "127.0.0.1:0"
+	return cfg
+}
+
+// runUntilCleanup runs d until the test ends, when Run must return nil,
+// and returns Run's context.
+func runUntilCleanup(t testing.TB, d *Daemon) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return ctx
+}
+
 func testConfig(t testing.TB) *config.Config {
 	t.Helper()
 	oslo, err := time.LoadLocation("Europe/Oslo")
@@ -402,42 +434,26 @@ func BenchmarkRound(b *testing.B) {
 // barrier (simulated here); a free-flow lane has none to open.
 func TestRemoteOpenDrivesTheBarrier(t *testing.T) {
 	dir := t.TempDir()
-	cfg, err := config.Parse([]byte(`version: 1
+	cfg := validConfig(t, `version: 1
 site: {id: oslo-p1, device: box-1}
-state: {dir: ` + dir + `}
+state: {dir: `+dir+`}
 mqtt: {broker: "tcp://127.0.0.1:1"}
 lanes:
   - id: in-1
     direction: entry
-    camera: {source: ` + filepath.Join(dir, "no-camera") + `}
+    camera: {source: `+filepath.Join(dir, "no-camera")+`}
     gate: {simulate: true, open: 1, safety_loop: 2, open_switch: 3, closed_switch: 4}
   - id: ff-1
     direction: entry
     mode: free-flow
-    camera: {source: ` + filepath.Join(dir, "no-camera") + `}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Status.Listen = "127.0.0.1:1" // Validate wants a port; the test's own comes below
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	cfg.Status.Listen = "127.0.0.1:0"
+    camera: {source: `+filepath.Join(dir, "no-camera")+`}
+`)
 	d, err := New(Options{Config: cfg, Log: zerolog.Nop(), Notifier: &fakeNotifier{},
 		ReaderCheck: func(config.Reader) (string, error) { return "", errors.New("no reader in this test") }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	ctx := runUntilCleanup(t, d)
 	octx, ocancel := context.WithTimeout(ctx, 5*time.Second)
 	defer ocancel()
 	op := d.opener()

@@ -3,7 +3,6 @@ package daemon
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,8 +16,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"anprd/internal/config"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -34,31 +31,23 @@ const metricsDoc = "../../docs/metrics.md"
 func fleetDaemon(t *testing.T) *Daemon {
 	t.Helper()
 	dir := t.TempDir()
-	cfg, err := config.Parse([]byte(`version: 1
+	cfg := validConfig(t, `version: 1
 site: {id: oslo-p1, device: box-1}
-state: {dir: ` + dir + `}
-reader: {models_dir: ` + filepath.Join(dir, "no-models") + `}
+state: {dir: `+dir+`}
+reader: {models_dir: `+filepath.Join(dir, "no-models")+`}
 mqtt:
   broker: "tcp://127.0.0.1:1"
   home_assistant: {enabled: true}
 lanes:
   - id: in-1
     direction: entry
-    camera: {source: ` + filepath.Join(dir, "no-camera") + `}
+    camera: {source: `+filepath.Join(dir, "no-camera")+`}
     gate: {simulate: true, open: 1, safety_loop: 2, open_switch: 3, closed_switch: 4}
   - id: ff-1
     direction: exit
     mode: free-flow
-    camera: {source: ` + filepath.Join(dir, "no-camera") + `}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Status.Listen = "127.0.0.1:1" // Validate wants a port; the test's own comes below
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	cfg.Status.Listen = "127.0.0.1:0"
+    camera: {source: `+filepath.Join(dir, "no-camera")+`}
+`)
 	d, err := New(Options{Config: cfg, Log: zerolog.Nop(), Notifier: &fakeNotifier{}, ReaderCheck: fakeReader})
 	if err != nil {
 		t.Fatal(err)
@@ -185,15 +174,7 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 		t.Skip("promtool not installed (Debian package prometheus; make deps installs it)")
 	}
 	d := fleetDaemon(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	runUntilCleanup(t, d)
 	var body string
 	deadline := time.Now().Add(5 * time.Second)
 	for {

@@ -34,44 +34,28 @@ func TestPageDrivesTheDaemon(t *testing.T) {
 	if err := os.WriteFile(tokFile, []byte(pageToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Parse([]byte(`version: 1
+	cfg := validConfig(t, `version: 1
 site: {id: oslo-p1, device: box-1}
-state: {dir: ` + dir + `}
-status: {action_token_file: ` + tokFile + `}
+state: {dir: `+dir+`}
+status: {action_token_file: `+tokFile+`}
 mqtt: {broker: "tcp://127.0.0.1:1"}
 access: {facility: oslo-p1}
 lanes:
   - id: in-1
     direction: entry
-    camera: {source: ` + filepath.Join(dir, "no-camera") + `}
+    camera: {source: `+filepath.Join(dir, "no-camera")+`}
     gate: {simulate: true, open: 1, arming_loop: 5, safety_loop: 2, open_switch: 3, closed_switch: 4}
   - id: ff-1
     direction: exit
     mode: free-flow
-    camera: {source: ` + filepath.Join(dir, "no-camera") + `}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Status.Listen = "127.0.0.1:1" // Validate wants a port; the test's own comes below
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	cfg.Status.Listen = "127.0.0.1:0"
+    camera: {source: `+filepath.Join(dir, "no-camera")+`}
+`)
 	d, err := New(Options{Config: cfg, Log: zerolog.Nop(), Notifier: &fakeNotifier{},
 		ReaderCheck: func(config.Reader) (string, error) { return "", errors.New("no reader in this test") }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	ctx := runUntilCleanup(t, d)
 	base := "http://" + d.StatusAddr()
 	sim := d.gates["in-1"].built.Sim
 
