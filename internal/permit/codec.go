@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"anprd/internal/binfield"
 )
 
 // Permits and accounts are stored in a compact binary form rather than
@@ -107,91 +109,32 @@ func appendMoment(b []byte, m *Moment) []byte {
 // substring of it, so a record costs one copy of its bytes however many
 // fields it has. The first error sticks.
 type reader struct {
-	s      string
+	binfield.Reader
 	format int
-	err    error
-}
-
-func (r *reader) fail() {
-	if r.err == nil {
-		r.err = errShort
-	}
-}
-
-func (r *reader) byte() byte {
-	if r.err != nil || len(r.s) < 1 {
-		r.fail()
-		return 0
-	}
-	c := r.s[0]
-	r.s = r.s[1:]
-	return c
-}
-
-func (r *reader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	var x uint64
-	var shift uint
-	for i := 0; i < len(r.s) && i < binary.MaxVarintLen64; i++ {
-		c := r.s[i]
-		if c < 0x80 {
-			if i == binary.MaxVarintLen64-1 && c > 1 {
-				break // overflows 64 bits
-			}
-			r.s = r.s[i+1:]
-			return x | uint64(c)<<shift
-		}
-		x |= uint64(c&0x7f) << shift
-		shift += 7
-	}
-	r.fail()
-	return 0
-}
-
-func (r *reader) varint() int64 {
-	ux := r.uvarint()
-	x := int64(ux >> 1)
-	if ux&1 != 0 {
-		x = ^x
-	}
-	return x
-}
-
-func (r *reader) str() string {
-	n := r.uvarint()
-	if r.err != nil || uint64(len(r.s)) < n {
-		r.fail()
-		return ""
-	}
-	s := r.s[:n]
-	r.s = r.s[n:]
-	return s
 }
 
 // strs reads a list of plates.
 func (r *reader) strs() []string {
-	n := r.uvarint()
-	if r.err != nil || n > maxPlates || n > uint64(len(r.s)) {
-		r.fail()
+	n := r.Uvarint()
+	if r.Err != nil || n > maxPlates || n > uint64(len(r.S)) {
+		r.Fail()
 		return nil
 	}
 	out := make([]string, n)
 	for i := range out {
-		out[i] = r.str()
+		out[i] = r.Str()
 	}
 	return out
 }
 
 // moment reads a moment into m; it reports false for none.
 func (r *reader) moment(m *Moment) bool {
-	tag := r.byte()
-	if tag == 0 || r.err != nil {
+	tag := r.Byte()
+	if tag == 0 || r.Err != nil {
 		return false
 	}
-	v := r.varint()
-	if r.err != nil {
+	v := r.Varint()
+	if r.Err != nil {
 		return false
 	}
 	switch {
@@ -199,34 +142,34 @@ func (r *reader) moment(m *Moment) bool {
 		*m = Moment{t: time.Unix(v, 0).UTC(), date: true}
 	case tag == 1:
 		if v > 1<<40 || v < -(1<<40) {
-			r.fail()
+			r.Fail()
 			return false
 		}
 		*m = Moment{t: time.Unix(v*secondsPerDay, 0).UTC(), date: true}
 	case tag == 2:
 		*m = Moment{t: time.Unix(0, v).UTC()}
 	default:
-		r.err = fmt.Errorf("permit: stored moment has tag %d", tag)
+		r.Err = fmt.Errorf("permit: stored moment has tag %d", tag)
 		return false
 	}
 	return true
 }
 
 func (r *reader) header(kind byte) {
-	k := r.byte()
+	k := r.Byte()
 	if r.format == formatV1 {
-		if v := r.byte(); r.err == nil && v != 1 {
-			r.err = fmt.Errorf("permit: stored record is version %d, want 1", v)
+		if v := r.Byte(); r.Err == nil && v != 1 {
+			r.Err = fmt.Errorf("permit: stored record is version %d, want 1", v)
 		}
 	}
-	if r.err == nil && k != kind {
-		r.err = fmt.Errorf("permit: stored record is kind %q, want %q", k, kind)
+	if r.Err == nil && k != kind {
+		r.Err = fmt.Errorf("permit: stored record is kind %q, want %q", k, kind)
 	}
 }
 
 func (r *reader) end() {
-	if r.err == nil && len(r.s) != 0 {
-		r.err = fmt.Errorf("permit: stored record has %d bytes too many", len(r.s))
+	if r.Err == nil && len(r.S) != 0 {
+		r.Err = fmt.Errorf("permit: stored record has %d bytes too many", len(r.S))
 	}
 }
 
@@ -240,15 +183,15 @@ type storedPermit struct {
 func decodePermit(b []byte) (*Permit, error) { return decodePermitAs(b, genFormat) }
 
 func decodePermitAs(b []byte, format int) (*Permit, error) {
-	r := reader{s: string(b), format: format}
+	r := reader{Reader: binfield.Reader{S: string(b), Short: errShort}, format: format}
 	r.header(kindPermit)
 	sp := new(storedPermit)
 	p := &sp.p
-	p.ID, p.Tenant, p.Product = r.str(), r.str(), r.str()
-	if c := int(r.byte()); c < len(statusCodes) {
+	p.ID, p.Tenant, p.Product = r.Str(), r.Str(), r.Str()
+	if c := int(r.Byte()); c < len(statusCodes) {
 		p.Status = statusCodes[c]
 	} else {
-		r.fail()
+		r.Fail()
 	}
 	r.moment(&p.ValidFrom)
 	if r.moment(&sp.until) {
@@ -257,11 +200,11 @@ func decodePermitAs(b []byte, format int) (*Permit, error) {
 	if format == formatV1 {
 		p.Plates = r.strs()
 	}
-	p.Concurrency = int(r.uvarint())
-	p.Pool, p.BenefitGroup, p.Reference = r.str(), r.str(), r.str()
+	p.Concurrency = int(r.Uvarint())
+	p.Pool, p.BenefitGroup, p.Reference = r.Str(), r.Str(), r.Str()
 	r.end()
-	if r.err != nil {
-		return nil, r.err
+	if r.Err != nil {
+		return nil, r.Err
 	}
 	return p, nil
 }
@@ -269,24 +212,24 @@ func decodePermitAs(b []byte, format int) (*Permit, error) {
 func decodeAccount(b []byte) (*Account, error) { return decodeAccountAs(b, genFormat) }
 
 func decodeAccountAs(b []byte, format int) (*Account, error) {
-	r := reader{s: string(b), format: format}
+	r := reader{Reader: binfield.Reader{S: string(b), Short: errShort}, format: format}
 	r.header(kindAccount)
 	a := new(Account)
-	a.ID, a.Kind, a.Company, a.CostCentre, a.BenefitGroup = r.str(), AccountKind(r.str()), r.str(), r.str(), r.str()
+	a.ID, a.Kind, a.Company, a.CostCentre, a.BenefitGroup = r.Str(), AccountKind(r.Str()), r.Str(), r.Str(), r.Str()
 	if format == formatV1 {
 		a.Plates = r.strs()
 	}
-	a.Concurrency = int(r.uvarint())
-	switch r.byte() {
+	a.Concurrency = int(r.Uvarint())
+	switch r.Byte() {
 	case 0:
 	case 1:
 		a.Blocked = true
 	default:
-		r.fail()
+		r.Fail()
 	}
 	r.end()
-	if r.err != nil {
-		return nil, r.err
+	if r.Err != nil {
+		return nil, r.Err
 	}
 	return a, nil
 }
@@ -302,11 +245,11 @@ func encodePlates(ps []string) []byte {
 
 // decodePlates reads a record's plates from the plates bucket.
 func decodePlates(b []byte) ([]string, error) {
-	r := reader{s: string(b), format: genFormat}
+	r := reader{Reader: binfield.Reader{S: string(b), Short: errShort}, format: genFormat}
 	ps := r.strs()
 	r.end()
-	if r.err != nil {
-		return nil, r.err
+	if r.Err != nil {
+		return nil, r.Err
 	}
 	return ps, nil
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"anprd/internal/binfield"
 )
 
 // A vehicle is stored in a compact binary form: every decision reads the
@@ -70,99 +72,40 @@ func decodeValue(k, b []byte) (*Vehicle, error) {
 	if len(b) < 1 || b[0] != codecVersion {
 		return nil, fmt.Errorf("unknown format %x", b[:min(1, len(b))])
 	}
-	r := reader{s: string(b[1:])}
+	r := binfield.Reader{S: string(b[1:]), Short: errShort}
 	v := &Vehicle{Facility: string(k[:i]), Plate: string(k[j+1:])}
-	ns, off := r.varint(), r.varint()
+	ns, off := r.Varint(), r.Varint()
 	if off < -24*3600 || off > 24*3600 {
-		r.err = errShort
+		r.Fail()
 	}
 	v.Entered = time.Unix(0, ns).UTC()
-	if off != 0 && r.err == nil {
+	if off != 0 && r.Err == nil {
 		v.Entered = v.Entered.In(time.FixedZone("", int(off)))
 	}
-	v.Lane, v.Class, v.Permit, v.Pool, v.Account = r.str(), r.str(), r.str(), r.str(), r.str()
-	switch r.byte() {
+	v.Lane, v.Class, v.Permit, v.Pool, v.Account = r.Str(), r.Str(), r.Str(), r.Str(), r.Str()
+	switch r.Byte() {
 	case 0:
 	case 1:
 		v.NotCounted = true
 	default:
-		r.err = errShort
+		r.Fail()
 	}
-	v.Source = Source(r.str())
-	if n := r.uvarint(); n > 0 {
-		if n > uint64(len(r.s)) {
-			r.err = errShort
+	v.Source = Source(r.Str())
+	if n := r.Uvarint(); n > 0 {
+		if n > uint64(len(r.S)) {
+			r.Fail()
 		} else {
 			v.Flags = make([]string, n)
 			for i := range v.Flags {
-				v.Flags[i] = r.str()
+				v.Flags[i] = r.Str()
 			}
 		}
 	}
-	if r.err == nil && len(r.s) != 0 {
-		r.err = fmt.Errorf("%d bytes too many", len(r.s))
+	if r.Err == nil && len(r.S) != 0 {
+		r.Err = fmt.Errorf("%d bytes too many", len(r.S))
 	}
-	if r.err != nil {
-		return nil, r.err
+	if r.Err != nil {
+		return nil, r.Err
 	}
 	return v, nil
-}
-
-// reader decodes from one string, whose substrings the fields are; the
-// first error sticks.
-type reader struct {
-	s   string
-	err error
-}
-
-func (r *reader) byte() byte {
-	if r.err != nil || len(r.s) < 1 {
-		r.err = errShort
-		return 0
-	}
-	c := r.s[0]
-	r.s = r.s[1:]
-	return c
-}
-
-func (r *reader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	var x uint64
-	var shift uint
-	for i := 0; i < len(r.s) && i < binary.MaxVarintLen64; i++ {
-		c := r.s[i]
-		if c < 0x80 {
-			if i == binary.MaxVarintLen64-1 && c > 1 {
-				break
-			}
-			r.s = r.s[i+1:]
-			return x | uint64(c)<<shift
-		}
-		x |= uint64(c&0x7f) << shift
-		shift += 7
-	}
-	r.err = errShort
-	return 0
-}
-
-func (r *reader) varint() int64 {
-	ux := r.uvarint()
-	x := int64(ux >> 1)
-	if ux&1 != 0 {
-		x = ^x
-	}
-	return x
-}
-
-func (r *reader) str() string {
-	n := r.uvarint()
-	if r.err != nil || uint64(len(r.s)) < n {
-		r.err = errShort
-		return ""
-	}
-	s := r.s[:n]
-	r.s = r.s[n:]
-	return s
 }
