@@ -62,6 +62,9 @@ func (f *fakeNotifier) count(s string) int {
 // the end-to-end test in cmd/anprd load the real one.
 func fakeReader(config.Reader) (string, error) { return "fake reader", nil }
 
+// noReader is a reader check that fails: the lanes run without reading.
+func noReader(config.Reader) (string, error) { return "", errors.New("no reader in this test") }
+
 // validConfig parses a test's configuration and validates it, then gives
 // the status listener port 0 (Validate wants a port; the test's own is
 // picked when the listener binds).
@@ -449,7 +452,7 @@ lanes:
     camera: {source: `+filepath.Join(dir, "no-camera")+`}
 `)
 	d, err := New(Options{Config: cfg, Log: zerolog.Nop(), Notifier: &fakeNotifier{},
-		ReaderCheck: func(config.Reader) (string, error) { return "", errors.New("no reader in this test") }})
+		ReaderCheck: noReader})
 	if err != nil {
 		t.Fatal(err)
 	}

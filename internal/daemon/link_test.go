@@ -138,9 +138,7 @@ func TestDaemonTalksToCentral(t *testing.T) {
 	cfg.Lanes = []config.Lane{{ID: "in-1", Direction: "entry"}}
 	cs := newCentral(t, b)
 	opener := &commandtest.Opener{}
-	d, err := New(Options{Config: cfg, Log: zerolog.Nop(), Notifier: &fakeNotifier{}, ReaderCheck: func(config.Reader) (string, error) {
-		return "", fmt.Errorf("no reader in this test")
-	}, Tick: 20 * time.Millisecond, Opener: opener})
+	d, err := New(Options{Config: cfg, Log: zerolog.Nop(), Notifier: &fakeNotifier{}, ReaderCheck: noReader, Tick: 20 * time.Millisecond, Opener: opener})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,7 +413,7 @@ func TestDaemonRefusesThroughBroker(t *testing.T) {
 	logs := &lockedBuffer{}
 	opener := &commandtest.Opener{}
 	d, err := New(Options{Config: cfg, Log: zerolog.New(logs), Notifier: &fakeNotifier{}, Tick: 20 * time.Millisecond, Opener: opener,
-		ReaderCheck: func(config.Reader) (string, error) { return "", fmt.Errorf("no reader in this test") }})
+		ReaderCheck: noReader})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/url"
 	"os"
@@ -13,7 +12,6 @@ import (
 
 	"anprd/camera/track"
 	"anprd/camera/watch"
-	"anprd/internal/config"
 	"anprd/internal/passage"
 	"anprd/internal/presence"
 	"anprd/internal/status"
@@ -51,7 +49,7 @@ lanes:
     camera: {source: `+filepath.Join(dir, "no-camera")+`}
 `)
 	d, err := New(Options{Config: cfg, Log: zerolog.Nop(), Notifier: &fakeNotifier{},
-		ReaderCheck: func(config.Reader) (string, error) { return "", errors.New("no reader in this test") }})
+		ReaderCheck: noReader})
 	if err != nil {
 		t.Fatal(err)
 	}
