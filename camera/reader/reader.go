@@ -81,20 +81,13 @@ func New(eng *ocr.Engine, o Options) *Reader {
 // ReadFrame finds and reads the plates in the part of a scene inside roi
 // (empty: all of it).
 func (r *Reader) ReadFrame(img gocv.Mat, roi image.Rectangle) ([]Read, error) {
-	boxes, err := r.eng.Detect(img, roi, r.DetectScale())
+	qs, err := r.Lines(img, roi)
 	if err != nil {
 		return nil, err
 	}
 	var reads []Read
-	for _, q := range lines(boxes) {
-		h := q.Height()
-		if h < float64(r.o.MinHeight) || q.Width() < minLineOfPlate*float64(r.o.MinPlateWidth) {
-			continue
-		}
-		if a := q.Width() / h; a < 1.3 || a > 12 {
-			continue
-		}
-		crop := ocr.Crop(img, q.Grow(padX, padY))
+	for _, q := range qs {
+		crop := CropLine(img, q)
 		line, err := r.eng.Recognize(crop)
 		crop.Close()
 		if err != nil {
@@ -105,6 +98,36 @@ func (r *Reader) ReadFrame(img gocv.Mat, roi image.Rectangle) ([]Read, error) {
 		}
 	}
 	return r.best(reads), nil
+}
+
+// Lines finds the text lines in the part of a scene inside roi that are
+// shaped like a plate's: the detector's boxes and, for words side by side,
+// their union. These are the lines ReadFrame recognises; the recogniser's
+// training cuts its crops from rendered scenes with Lines and CropLine, so
+// that it learns from what it is given in the field.
+func (r *Reader) Lines(img gocv.Mat, roi image.Rectangle) ([]ocr.Quad, error) {
+	boxes, err := r.eng.Detect(img, roi, r.DetectScale())
+	if err != nil {
+		return nil, err
+	}
+	var out []ocr.Quad
+	for _, q := range lines(boxes) {
+		h := q.Height()
+		if h < float64(r.o.MinHeight) || q.Width() < minLineOfPlate*float64(r.o.MinPlateWidth) {
+			continue
+		}
+		if a := q.Width() / h; a < 1.3 || a > 12 {
+			continue
+		}
+		out = append(out, q)
+	}
+	return out, nil
+}
+
+// CropLine cuts a line that Lines found out of the scene, with the margins
+// the recogniser reads best from. The caller closes the result.
+func CropLine(img gocv.Mat, q ocr.Quad) gocv.Mat {
+	return ocr.Crop(img, q.Grow(padX, padY))
 }
 
 // DetectScale is the scale at which the detector sees frames: 0 when it
