@@ -8,6 +8,9 @@ DEPS_DIR   := $(CURDIR)/.deps
 VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS    := -X anprd/internal/buildinfo.Version=$(VERSION)
 BIN        := bin
+# Debian's Python, with python3-torch and the rest that make deps installs
+# (a python3 earlier on PATH, such as pyenv's, lacks them).
+PYTHON     ?= /usr/bin/python3
 # The tests find the ONNX Runtime library and models that `make deps` fetched.
 TEST_ENV   := ANPRD_DEPS_DIR=$(DEPS_DIR)
 
@@ -38,7 +41,7 @@ exit $$rc
 endef
 export DEMO_SCRIPT
 
-.PHONY: help deps build test demo bench lint install clean
+.PHONY: help deps build test demo bench lint install clean model
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,8 +52,15 @@ deps: ## install Debian packages, Go modules, ONNX Runtime and the OCR models (i
 build: deps ## build bin/anprd and bin/anprctl
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
-test: deps ## run every test with the race detector
+test: deps ## run every test with the race detector, and the recogniser recipe's tests
 	$(TEST_ENV) $(GO) test -race -count=1 -timeout 15m ./...
+	cd train && $(TEST_ENV) $(PYTHON) -m unittest discover -s . -p 'test_*.py'
+
+model: deps ## train the plate recogniser into train/model (hours on two cores; see train/README.md)
+	$(GO) build -o .train/cropper ./train/cropper
+	$(GO) build -o .train/onnxrun ./train/onnxrun
+	cd train && $(PYTHON) -m anprtrain all
+	@echo "model: train/model/anprd-plate-rec.onnx written; put its sha256 (train/model/anprd-plate-rec.json) in internal/deps/SHA256SUMS and train/model/MODEL_CARD.md"
 
 demo: build ## the whole product here: broker, permits, anprd, simulated barriers, rendered cars (DEMO_ONCE=1: once)
 	@bash -c "$$DEMO_SCRIPT"

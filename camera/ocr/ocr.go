@@ -1,7 +1,9 @@
-// Package ocr runs the PP-OCRv4 text detector and recogniser on ONNX
-// Runtime: it finds text lines in a frame and reads each with
-// per-character confidences and runner-up characters. It knows nothing
-// about number plates; package reader turns its lines into plate reads.
+// Package ocr runs the PP-OCRv4 text detector and a text recogniser on
+// ONNX Runtime: it finds text lines in a frame and reads each with
+// per-character confidences and runner-up characters. The recogniser is
+// anprd's own plate recogniser (RecPlate, trained in train/) or PP-OCRv4's
+// general one (RecPPOCR). It knows no plate formats; package reader turns
+// its lines into plate reads.
 //
 // The sessions (Models) are loaded once and shared; each lane reads with
 // an Engine of its own, which reuses its buffers between frames.
@@ -30,11 +32,18 @@ type Options struct {
 	DetMaxSide int
 	// RecMaxWidth bounds the recogniser's input width; default 320.
 	RecMaxWidth int
-	// Fold, when set, restricts reading to the characters it maps the
-	// recogniser's classes to (returning "" for a class to ignore), and
-	// pools the probabilities of the classes that fold together (o and O,
-	// full-width and ASCII forms).
+	// Fold, when set, restricts PP-OCR's reading to the characters it
+	// maps the recogniser's classes to (returning "" for a class to
+	// ignore), and pools the probabilities of the classes that fold
+	// together (o and O, full-width and ASCII forms). The plate
+	// recogniser's classes are plate characters already.
 	Fold func(class string) string
+	// Recogniser is the recogniser an Engine reads with (RecPlate or
+	// RecPPOCR); default RecPlate.
+	Recogniser string
+	// Recognisers are the recognisers Load opens, for engines of several
+	// kinds (NewEngineFor); default just Recogniser.
+	Recognisers []string
 }
 
 // Models are the detector and recogniser sessions, loaded once per
@@ -45,8 +54,9 @@ type Models struct {
 	o     Options
 	detMu sync.Mutex
 	det   *ort.DynamicAdvancedSession
-	rec   *ort.DynamicAdvancedSession
-	chars []string // class index -> text; 0 is the CTC blank
+	rec   *ort.DynamicAdvancedSession // PP-OCR's, nil when not loaded
+	chars []string                    // PP-OCR class index -> text; 0 is the CTC blank
+	plate *plateRec                   // nil when not loaded
 
 	groups    [][]int  // with Fold: class indices pooled per folded character
 	groupText []string // the folded characters
@@ -56,16 +66,19 @@ type Models struct {
 // safe for concurrent use.
 type Engine struct {
 	*Models
-	own bool // Close closes the Models too (New)
+	own   bool   // Close closes the Models too (New)
+	kind  string // the recogniser it reads with
+	plate *plateRec
 
-	mass    []float32
-	detBuf  tensorBuf
-	recBuf  tensorBuf
-	detImg  gocv.Mat  // the frame scaled for the detector, reused
-	recImg  gocv.Mat  // the crop scaled for the recogniser, reused
-	prob    []float32 // detector output, reused
-	bitmap  []byte
-	scratch []byte
+	mass     []float32
+	detBuf   tensorBuf
+	recBuf   tensorBuf
+	plateBuf tensorBuf
+	detImg   gocv.Mat  // the frame scaled for the detector, reused
+	recImg   gocv.Mat  // the crop scaled for the recogniser, reused
+	prob     []float32 // detector output, reused
+	bitmap   []byte
+	scratch  []byte
 }
 
 // New loads Models for one Engine of its own: Close frees both.
@@ -79,10 +92,29 @@ func New(o Options) (*Engine, error) {
 	return e, nil
 }
 
-// NewEngine returns an Engine that reads with m. Close it before m.
+// NewEngine returns an Engine that reads with m and its Options'
+// Recogniser. Close it before m.
 func (m *Models) NewEngine() *Engine {
-	return &Engine{Models: m, detImg: gocv.NewMat(), recImg: gocv.NewMat(), mass: make([]float32, len(m.groups))}
+	e, _ := m.NewEngineFor(m.o.Recogniser) // Load opened it
+	return e
 }
+
+// NewEngineFor returns an Engine that reads with the named recogniser,
+// which Load must have opened. Close it before m.
+func (m *Models) NewEngineFor(name string) (*Engine, error) {
+	if name == "" {
+		name = m.o.Recogniser
+	}
+	switch {
+	case name == RecPlate && m.plate != nil, name == RecPPOCR && m.rec != nil:
+	default:
+		return nil, fmt.Errorf("ocr: recogniser %q is not loaded (have %v)", name, m.o.Recognisers)
+	}
+	return &Engine{Models: m, kind: name, plate: m.plate, detImg: gocv.NewMat(), recImg: gocv.NewMat(), mass: make([]float32, len(m.groups))}, nil
+}
+
+// Recogniser is the name of the recogniser e reads with.
+func (e *Engine) Recogniser() string { return e.kind }
 
 // Load creates the sessions. onnx.Load must have been called.
 func Load(o Options) (*Models, error) {
@@ -95,9 +127,20 @@ func Load(o Options) (*Models, error) {
 	if o.RecMaxWidth <= 0 {
 		o.RecMaxWidth = 320
 	}
-	chars, err := loadChars(filepath.Join(o.ModelsDir, onnx.Keys))
-	if err != nil {
-		return nil, err
+	if o.Recogniser == "" {
+		o.Recogniser = RecPlate
+	}
+	if len(o.Recognisers) == 0 {
+		o.Recognisers = []string{o.Recogniser}
+	}
+	want := map[string]bool{o.Recogniser: true}
+	for _, r := range o.Recognisers {
+		want[r] = true
+	}
+	for r := range want {
+		if r != RecPlate && r != RecPPOCR {
+			return nil, fmt.Errorf("ocr: unknown recogniser %q (want %s or %s)", r, RecPlate, RecPPOCR)
+		}
 	}
 	opts, err := ort.NewSessionOptions()
 	if err != nil {
@@ -117,34 +160,54 @@ func Load(o Options) (*Models, error) {
 	if err := opts.SetMemPattern(false); err != nil {
 		return nil, fmt.Errorf("ocr: memory pattern: %w", err)
 	}
-	m := &Models{o: o, chars: chars}
-	if o.Fold != nil {
-		m.buildGroups()
-	}
+	m := &Models{o: o}
 	m.det, err = ort.NewDynamicAdvancedSession(filepath.Join(o.ModelsDir, onnx.DetModel),
 		[]string{"x"}, []string{"sigmoid_0.tmp_0"}, opts)
 	if err != nil {
 		return nil, fmt.Errorf("ocr: detection session: %w", err)
 	}
-	m.rec, err = ort.NewDynamicAdvancedSession(filepath.Join(o.ModelsDir, onnx.RecModel),
-		[]string{"x"}, []string{"softmax_11.tmp_0"}, opts)
-	if err != nil {
-		m.det.Destroy()
-		return nil, fmt.Errorf("ocr: recognition session: %w", err)
+	if want[RecPPOCR] {
+		if m.chars, err = loadChars(filepath.Join(o.ModelsDir, onnx.Keys)); err != nil {
+			m.Close()
+			return nil, err
+		}
+		if o.Fold != nil {
+			m.buildGroups()
+		}
+		m.rec, err = ort.NewDynamicAdvancedSession(filepath.Join(o.ModelsDir, onnx.RecModel),
+			[]string{"x"}, []string{"softmax_11.tmp_0"}, opts)
+		if err != nil {
+			m.Close()
+			return nil, fmt.Errorf("ocr: recognition session: %w", err)
+		}
+	}
+	if want[RecPlate] {
+		if m.plate, err = loadPlate(o.ModelsDir, opts); err != nil {
+			m.Close()
+			return nil, err
+		}
 	}
 	return m, nil
 }
 
 // Close frees the sessions.
 func (m *Models) Close() {
-	m.det.Destroy()
-	m.rec.Destroy()
+	if m.det != nil {
+		m.det.Destroy()
+	}
+	if m.rec != nil {
+		m.rec.Destroy()
+	}
+	if m.plate != nil {
+		m.plate.sess.Destroy()
+	}
 }
 
 // Close frees the engine's buffers, and its Models when New made them.
 func (e *Engine) Close() {
 	e.detBuf.free()
 	e.recBuf.free()
+	e.plateBuf.free()
 	e.detImg.Close()
 	e.recImg.Close()
 	if e.own {

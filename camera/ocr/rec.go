@@ -64,11 +64,19 @@ func Crop(img gocv.Mat, q Quad) gocv.Mat {
 }
 
 // Recognize reads the text in crop (8-bit BGR, text running left to
-// right).
+// right) with the engine's recogniser.
 func (e *Engine) Recognize(crop gocv.Mat) (Line, error) {
 	if crop.Empty() || crop.Rows() < 2 || crop.Cols() < 2 {
 		return Line{}, fmt.Errorf("ocr: empty crop")
 	}
+	if e.kind == RecPlate {
+		return e.recognizePlate(crop)
+	}
+	return e.recognizePPOCR(crop)
+}
+
+// recognizePPOCR reads crop with PP-OCRv4's recogniser.
+func (e *Engine) recognizePPOCR(crop gocv.Mat) (Line, error) {
 	ratio := float64(crop.Cols()) / float64(crop.Rows())
 	w := min(e.o.RecMaxWidth, max(recStride, int(math.Ceil(recHeight*ratio))))
 	// Pad the input width to a multiple of 32 so that similar crops share

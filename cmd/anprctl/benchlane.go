@@ -440,7 +440,7 @@ func benchLane(clip, text string, roi []image.Point, rf readerFlags, runs, warmu
 	if _, err := onnx.Load(rf.lib); err != nil {
 		return nil, err
 	}
-	models, err := ocr.Load(ocr.Options{ModelsDir: rf.models, Threads: rf.threads, Fold: plate.FoldGlyph})
+	models, err := ocr.Load(ocr.Options{ModelsDir: rf.models, Threads: rf.threads, Fold: plate.FoldGlyph, Recogniser: rf.recogniser})
 	if err != nil {
 		return nil, err
 	}

@@ -128,7 +128,7 @@ func (p *accessProbe) check(cfg *config.Config) []finding {
 	if cfg.Reader.ONNXRuntimeLibrary != "" { // unset: the models check says so
 		needs = append(needs, need{cfg.Reader.ONNXRuntimeLibrary, "the ONNX Runtime library", accRead})
 	}
-	for _, f := range []string{onnx.DetModel, onnx.RecModel, onnx.Keys} {
+	for _, f := range onnx.ModelFiles {
 		needs = append(needs, need{filepath.Join(cfg.Reader.ModelsDir, f), "a model", accRead})
 	}
 	if _, err := os.Stat(cfg.State.Dir); err == nil {

@@ -213,7 +213,7 @@ func (d *doctor) checkModels(r config.Reader) finding {
 		return bad(c, levelFail, "ONNX Runtime library not found: "+err.Error(),
 			"make install puts it in /usr/lib/anprd/; or set reader.onnxruntime_library (or ANPRD_ONNXRUNTIME_LIBRARY) to the libonnxruntime.so.1 that make deps fetched")
 	}
-	for _, f := range []string{onnx.DetModel, onnx.RecModel, onnx.Keys} {
+	for _, f := range onnx.ModelFiles {
 		if _, err := os.Stat(filepath.Join(r.ModelsDir, f)); err != nil {
 			return bad(c, levelFail, "model file missing: "+err.Error(),
 				"make install puts the models in /usr/share/anprd/models/; or set reader.models_dir (or ANPRD_MODELS_DIR)")

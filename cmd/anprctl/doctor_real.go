@@ -28,7 +28,7 @@ func (ortLoader) Check(dir string) error {
 }
 
 func (ortLoader) Sessions(dir string, threads int) error {
-	m, err := ocr.Load(ocr.Options{ModelsDir: dir, Threads: threads})
+	m, err := ocr.Load(ocr.Options{ModelsDir: dir, Threads: threads, Recognisers: ocr.Recognisers})
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ type readerFlags struct {
 	minPlate    int
 	countries   string
 	minConf     float64
+	recogniser  string
 }
 
 func (rf *readerFlags) register(fs *flag.FlagSet) {
@@ -36,6 +37,7 @@ func (rf *readerFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&rf.minPlate, "min-plate-width", 0, "narrowest plate to read, in pixels; sizes the detector's input as a lane's camera.min_plate_width does (0: use -det-side)")
 	fs.StringVar(&rf.countries, "countries", "NO,SE,DK,FI,DE,PL", "expected plate countries, comma-separated, in order of preference")
 	fs.Float64Var(&rf.minConf, "min-conf", 0.5, "reads below this confidence are not reported")
+	fs.StringVar(&rf.recogniser, "recogniser", ocr.RecPlate, "what reads the characters: "+strings.Join(ocr.Recognisers, " or ")+" (as camera.recogniser)")
 }
 
 func envOr(k, def string) string {
@@ -49,7 +51,7 @@ func (rf *readerFlags) open() (*reader.Reader, func(), error) {
 	if _, err := onnx.Load(rf.lib); err != nil {
 		return nil, nil, err
 	}
-	eng, err := ocr.New(ocr.Options{ModelsDir: rf.models, Threads: rf.threads, DetMaxSide: rf.detSide, Fold: plate.FoldGlyph})
+	eng, err := ocr.New(ocr.Options{ModelsDir: rf.models, Threads: rf.threads, DetMaxSide: rf.detSide, Fold: plate.FoldGlyph, Recogniser: rf.recogniser})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -24,6 +24,7 @@ var allowedHeavy = map[string][]string{
 	"anprd/cmd":             heavyModules, // main packages wire everything
 	"anprd/internal/daemon": heavyModules, // the one place that wires components
 	"anprd/camera":          {"gocv.io/x/gocv", "github.com/yalue/onnxruntime_go"},
+	"anprd/train":           {"gocv.io/x/gocv", "github.com/yalue/onnxruntime_go"}, // the recogniser's training tools
 	"anprd/gate/gpiocdev":   {"github.com/warthog618/go-gpiocdev"},
 	"anprd/gate/setup":      {"github.com/warthog618/go-gpiocdev"}, // builds a lane's barrier from the config
 	"anprd/sync/mqtt":       {"github.com/eclipse/paho.mqtt.golang"},

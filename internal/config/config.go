@@ -331,7 +331,14 @@ type Camera struct {
 	// pixels; default 120, 40..4000. The detector sees the frame just
 	// large enough for it, so a larger value reads faster.
 	MinPlateWidth int `yaml:"min_plate_width"`
+	// Recogniser reads the characters of the lines the detector finds:
+	// plate (default), anprd's own plate recogniser, or ppocr, PP-OCRv4's
+	// general text recogniser (the reader before it).
+	Recogniser string `yaml:"recogniser"`
 }
+
+// Recognisers are the values camera.recogniser takes (camera/ocr's names).
+var Recognisers = []string{"plate", "ppocr"}
 
 // Gate is a barrier's GPIO wiring.
 type Gate struct {
@@ -535,6 +542,7 @@ func (c *Config) applyDefaults() {
 		l := &c.Lanes[i]
 		setDefault(&l.Mode, defaultMode)
 		setDefault(&l.Camera.RTSPTransport, defaultRTSPTransport)
+		setDefault(&l.Camera.Recogniser, Recognisers[0])
 		if l.Camera.MinPlateWidth == 0 {
 			l.Camera.MinPlateWidth = defaultMinPlateWidth
 		}

