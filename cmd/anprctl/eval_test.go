@@ -128,3 +128,129 @@ func TestPercentile(t *testing.T) {
 		t.Error("empty")
 	}
 }
+
+// TestEvalMissCauses gives the rendered scenes labels that the reader's
+// correct reads miss in each way, and a blank scene.
+func TestEvalMissCauses(t *testing.T) {
+	args := readerArgs(t)
+	_, scenes := writeFixtures(t)
+	relabel := func(name string, edit func(f []string)) {
+		p := filepath.Join(scenes, name)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := strings.Split(strings.TrimSpace(string(b)), "\t")
+		edit(f)
+		os.WriteFile(p, []byte(strings.Join(f, "\t")+"\n"), 0o644)
+	}
+	relabel("scene0.txt", func(f []string) { f[5] = "AB12346" })  // read AB12345
+	relabel("scene1.txt", func(f []string) { f[5] = "ABC12" })    // read ABC123
+	relabel("scene2.txt", func(f []string) { f[5] = "EK987650" }) // read EK98765
+	// Read XYZ98A, elsewhere than the labelled box: without the box it
+	// would be wrong characters.
+	relabel("scene3.txt", func(f []string) { f[1], f[2], f[5] = "20", "20", "XYZ98B" })
+	blank := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(128, 128, 128, 0), 720, 1280, gocv.MatTypeCV8UC3)
+	gocv.IMWrite(filepath.Join(scenes, "scene4.jpg"), blank)
+	blank.Close()
+	os.WriteFile(filepath.Join(scenes, "scene4.txt"), []byte("scene4.jpg\t500\t400\t190\t40\tAB12345\n"), 0o644)
+
+	var out, errb bytes.Buffer
+	if code := run(append(append([]string{"eval"}, args...), "-json", scenes), &out, &errb); code != 0 {
+		t.Fatalf("eval: exit %d: %s", code, errb.String())
+	}
+	var sum evalSummary
+	if err := json.Unmarshal(out.Bytes(), &sum); err != nil {
+		t.Fatalf("eval -json: %v: %s", err, out.String())
+	}
+	want := map[string]struct{ cause, best string }{
+		"scene0.jpg": {causeWrong, "AB12345"},
+		"scene1.jpg": {causeExtra, "ABC123"},
+		"scene2.jpg": {causeMissing, "EK98765"},
+		"scene3.jpg": {causeNoPlate, ""},
+		"scene4.jpg": {causeNoPlate, ""},
+	}
+	for _, r := range sum.Results {
+		if w := want[r.Image]; r.OK || r.Cause != w.cause || r.Best != w.best {
+			t.Errorf("%s: ok %v cause %q best %q, want cause %q best %q (reads %q)", r.Image, r.OK, r.Cause, r.Best, w.cause, w.best, r.Reads)
+		}
+	}
+	if len(sum.Results) != 5 || sum.Exact != 0 {
+		t.Errorf("summary %+v", sum)
+	}
+	counts := map[string]int{}
+	for _, m := range sum.Misses {
+		counts[m.Cause] = m.Count
+	}
+	if counts[causeNoPlate] != 2 || counts[causeWrong] != 1 || counts[causeExtra] != 1 || counts[causeMissing] != 1 || counts[causeError] != 0 {
+		t.Errorf("misses %+v", sum.Misses)
+	}
+	wantPairs := []charPair{{"-", "3", 1}, {"0", "-", 1}, {"6", "5", 1}}
+	if c := sum.Characters; c.Aligned != 3 || fmt.Sprint(c.Pairs) != fmt.Sprint(wantPairs) {
+		t.Errorf("characters: %d aligned, pairs %v, want 3 and %v", c.Aligned, c.Pairs, wantPairs)
+	}
+
+	out.Reset()
+	run(append(append([]string{"eval"}, args...), scenes), &out, &errb)
+	text := out.String()
+	if !strings.HasPrefix(text, "MISS scene0.jpg ") {
+		t.Errorf("the first line is not scene0's miss:\n%s", text)
+	}
+	for _, s := range []string{
+		"\nimages 5  exact 0  accuracy 0.0%  ms/image p50 ",
+		" AB12346 ", " ms  AB12345  [wrong characters]\n",
+		" ms    [no plate found]\n",
+		"\nmisses by cause\n", "  no plate found       2\n", "  wrong characters     1\n",
+		"  6 -> 5           1\n", "  - -> 3           1\n",
+	} {
+		if !strings.Contains(text, s) {
+			t.Errorf("eval output lacks %q:\n%s", s, text)
+		}
+	}
+}
+
+// TestEvalCompare runs two settings of one reader flag: with a minimum
+// confidence above 1 the reader reports nothing.
+func TestEvalCompare(t *testing.T) {
+	args := readerArgs(t)
+	crops, _ := writeFixtures(t)
+	var out, errb bytes.Buffer
+	if code := run(append(append([]string{"eval"}, args...), "-json", "-compare", "min-conf=0.5|1.01", crops), &out, &errb); code != 0 {
+		t.Fatalf("eval: exit %d: %s", code, errb.String())
+	}
+	var c evalComparison
+	if err := json.Unmarshal(out.Bytes(), &c); err != nil {
+		t.Fatalf("eval -json: %v: %s", err, out.String())
+	}
+	if c.Flag != "min-conf" || len(c.Runs) != 2 || c.VerdictsDiffer != 4 || c.ReadsDiffer != 4 {
+		t.Fatalf("comparison %+v", c)
+	}
+	if r := c.Runs[0]; r.Setting != "min-conf=0.5" || r.Exact != 4 || r.ReadOthersMissed != 4 {
+		t.Errorf("first run %+v", r)
+	}
+	if r := c.Runs[1]; r.Setting != "min-conf=1.01" || r.Exact != 0 || r.Misses[0].Count != 4 || r.ReadOthersMissed != 0 {
+		t.Errorf("second run %+v", r)
+	}
+
+	out.Reset()
+	run(append(append([]string{"eval"}, args...), "-compare", "min-conf=0.5|1.01", crops), &out, &errb)
+	text := out.String()
+	for _, s := range []string{
+		"\nimages 4  exact 4  accuracy 100.0%  ms/image p50 ", "  min-conf=0.5\n",
+		"\nimages 4  exact 0  accuracy 0.0%  ms/image p50 ", "  min-conf=1.01\n",
+		"\nmin-conf: verdicts differ on 4 of 4 images, reads on 4\n",
+		"\n  MISS min-conf=1.01 ", "\nok   crop1.png ",
+	} {
+		if !strings.Contains(text, s) {
+			t.Errorf("eval -compare output lacks %q:\n%s", s, text)
+		}
+	}
+	if n := strings.Count(text, "\n  MISS min-conf=1.01 "); n != 4 {
+		t.Errorf("%d lines of the second setting, want 4:\n%s", n, text)
+	}
+
+	errb.Reset()
+	if code := run(append(append([]string{"eval"}, args...), "-compare", "json=true|false", crops), &out, &errb); code != 2 || !strings.Contains(errb.String(), "for a reader flag") {
+		t.Errorf("-compare of a flag that is not the reader's: exit %d, %s", code, errb.String())
+	}
+}

@@ -41,7 +41,7 @@ Commands:
   version    print anprctl's version
   doctor     check this box's set-up and say what to fix (anprctl doctor -h)
   read       read the plates in image files (anprctl read -h)
-  eval       score the reader on a labelled folder (anprctl eval -h)
+  eval       score the reader on a labelled folder and say where it fails (anprctl eval -h)
   synth      write a synthetic clip of a passing car, or the demo's cars at a lane (anprctl synth -h)
   demo       run the whole product on this machine: broker, permits, anprd with simulated
              barriers, rendered cars, the passages as the central system gets them (demo -h)

@@ -19,6 +19,8 @@ import (
 )
 
 // readerFlags are the plate reader's settings, shared by read and eval.
+// They are plain values: eval -compare copies the struct for each value
+// of the flag it compares.
 type readerFlags struct {
 	lib, models string
 	threads     int
@@ -129,9 +131,16 @@ func alts(cs []plate.Candidate) string {
 func readImage(rd *reader.Reader, path string, crop bool) ([]reader.Read, time.Duration, error) {
 	img := gocv.IMRead(path, gocv.IMReadColor)
 	if img.Empty() {
-		return nil, 0, errors.New("cannot decode image")
+		return nil, 0, errCannotDecode
 	}
 	defer img.Close()
+	return readMat(rd, img, crop)
+}
+
+var errCannotDecode = errors.New("cannot decode image")
+
+// readMat reads a decoded image, timing the read.
+func readMat(rd *reader.Reader, img gocv.Mat, crop bool) ([]reader.Read, time.Duration, error) {
 	start := time.Now()
 	var reads []reader.Read
 	var err error

@@ -49,10 +49,11 @@ func fold(r rune) rune {
 
 // SameForScoring is the benchmark scoring convention of
 // shared/data/README.md: normalised, with letter O and digit 0 the same.
-func SameForScoring(a, b string) bool {
-	k := func(s string) string { return strings.ReplaceAll(Normalize(s), "O", "0") }
-	return k(a) == k(b)
-}
+func SameForScoring(a, b string) bool { return ScoringKey(a) == ScoringKey(b) }
+
+// ScoringKey is s as the scoring convention compares it: normalised, with
+// every letter O written as the digit 0.
+func ScoringKey(s string) string { return strings.ReplaceAll(Normalize(s), "O", "0") }
 
 // FoldGlyph maps one character a text recogniser read to the plate
 // character it stands for, or "" if it stands for none. Plates are upper

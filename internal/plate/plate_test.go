@@ -27,6 +27,9 @@ func TestSameForScoring(t *testing.T) {
 	if SameForScoring("CK0A1F", "CKOAIF") {
 		t.Error("I and 1 are different characters in scoring")
 	}
+	if k := ScoringKey("osg-7 19"); k != "0SG719" {
+		t.Errorf("ScoringKey = %q", k)
+	}
 }
 
 func TestFoldGlyph(t *testing.T) {
