@@ -152,13 +152,18 @@ func (p *plateRec) decodeSlots(probs []float32) Line {
 	return l
 }
 
-// top2 returns the indices of the largest and second-largest values.
+// top2 returns the most likely class (the blank included) and the most
+// likely character other than it (never the blank; -1 when none): the
+// runner-up the plate layer may fix a character to.
 func top2(row []float32) (best, second int) {
 	best, second = 0, -1
 	for k := 1; k < len(row); k++ {
 		if row[k] > row[best] {
-			second, best = best, k
-		} else if second < 0 || row[k] > row[second] {
+			best = k
+		}
+	}
+	for k := 1; k < len(row); k++ {
+		if k != best && (second < 0 || row[k] > row[second]) {
 			second = k
 		}
 	}
