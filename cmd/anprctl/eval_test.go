@@ -128,3 +128,12 @@ func TestPercentile(t *testing.T) {
 		t.Error("empty")
 	}
 }
+
+// TestUnknownCountry: a country the plate layer does not know is refused
+// before anything is read, rather than silently tried with no formats.
+func TestUnknownCountry(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"read", "-countries", "NO,XX", "image.jpg"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "-countries: XX is not a country") {
+		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+}

@@ -27,11 +27,14 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 	// A gate box may run on a minimal image without /usr/share/zoneinfo; the
 	// embedded database keeps site.timezone (Europe/Oslo) loadable there.
 	_ "time/tzdata"
+
+	"anprd/internal/plate"
 
 	"github.com/rs/zerolog"
 	"gopkg.in/yaml.v3"
@@ -331,6 +334,11 @@ type Camera struct {
 	// pixels; default 120, 40..4000. The detector sees the frame just
 	// large enough for it, so a larger value reads faster.
 	MinPlateWidth int `yaml:"min_plate_width"`
+	// Countries are the plate countries the lane expects, ISO 3166 codes
+	// in order of preference (docs/plates.md); default plate's
+	// DefaultCountries, NO, SE, DK, FI, DE, PL. An empty list reads every
+	// plate with the generic format only.
+	Countries []plate.Country `yaml:"countries"`
 }
 
 // Gate is a barrier's GPIO wiring.
@@ -537,6 +545,9 @@ func (c *Config) applyDefaults() {
 		setDefault(&l.Camera.RTSPTransport, defaultRTSPTransport)
 		if l.Camera.MinPlateWidth == 0 {
 			l.Camera.MinPlateWidth = defaultMinPlateWidth
+		}
+		if l.Camera.Countries == nil {
+			l.Camera.Countries = slices.Clone(plate.DefaultCountries)
 		}
 		setDuration(&l.EvidenceWait, defaultEvidenceWait)
 		if g := l.Gate; g != nil {
