@@ -1,5 +1,5 @@
-// Package plategen renders synthetic Norwegian and Swedish number plates
-// and places them into scenes with perspective, blur, noise and uneven
+// Package plategen renders synthetic number plates (Norwegian and Swedish
+// above all, in one row or two) and places them into scenes with perspective, blur, noise and uneven
 // light. The project's own tests and the demo use it, so that no unit test
 // needs photographs from outside the repository. It is a test and demo
 // fixture maker: the daemon never imports it.
@@ -22,36 +22,73 @@ var (
 	blue  = color.RGBA{R: 0, G: 51, B: 153, A: 255} // the EU band
 )
 
-// Plate renders text as a plate of country (NO or SE; others get the
-// same layout without a band), h pixels high, about 4.7 times as wide as
-// high like the 520 x 110 mm EU plate, with the blue EU band and its
-// country code at the left. The caller closes the result.
+// Plate renders text as a one-row plate of country, h pixels high, about
+// 4.7 times as wide as high like the 520 x 110 mm EU plate, with the blue
+// EU band and its country code at the left where the country's plates
+// have one (plate.HasEUBand; other countries get the same layout without
+// it). The caller closes the result.
 func Plate(text string, country plate.Country, h int) gocv.Mat {
 	w := int(float64(h) * 4.7)
+	m, left, border := blank(country, w, h, 0.38)
+	// Fit the registration in what is left, with the letter and digit
+	// groups apart as on a real plate.
+	putRows(&m, []string{spaced(text, country)}, left, w-border, border, h)
+	return m
+}
+
+// TwoRowPlate renders a two-row plate of country, h pixels high and about
+// 1.4 times as wide (the 279 x 203 mm square plate of the United Kingdom,
+// Norway's plate for imported cars and the like): top over bottom, at the
+// left the EU band over the full height where the country has one. The
+// caller closes the result.
+func TwoRowPlate(top, bottom string, country plate.Country, h int) gocv.Mat {
+	w := int(float64(h) * 1.37)
+	m, left, border := blank(country, w, h, 0.22)
+	putRows(&m, []string{top, bottom}, left, w-border, border, h)
+	return m
+}
+
+// blank draws a plate's white field, its frame and, where country has
+// one, the band of bandShare of the plate's height; it returns where the
+// text may start and the frame's width.
+func blank(country plate.Country, w, h int, bandShare float64) (gocv.Mat, int, int) {
 	m := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(float64(white.B), float64(white.G), float64(white.R), 0), h, w, gocv.MatTypeCV8UC3)
 	border := max(1, h/25)
 	gocv.Rectangle(&m, image.Rect(border/2, border/2, w-border/2-1, h-border/2-1), black, border)
 	left := border * 2
-	if code := plate.BandCode(country); code != "" {
-		band := int(float64(h) * 0.38)
+	if code := plate.BandCode(country); code != "" && plate.HasEUBand(country) {
+		band := int(float64(h) * bandShare)
 		gocv.Rectangle(&m, image.Rect(border, border, border+band, h-border), blue, -1)
 		sz := gocv.GetTextSize(code, gocv.FontHersheySimplex, 1, 2)
-		scale := float64(h) * 0.28 / float64(sz.Y)
+		scale := float64(h) * 0.28 * (bandShare / 0.38) / float64(sz.Y)
+		if float64(sz.X)*scale > float64(band) { // DK, FIN: narrower letters, as on the plates
+			scale = float64(band) * 0.9 / float64(sz.X)
+		}
 		sz = gocv.GetTextSize(code, gocv.FontHersheySimplex, scale, max(1, h/40))
 		gocv.PutText(&m, code, image.Pt(border+(band-sz.X)/2, h-border-h/8), gocv.FontHersheySimplex, scale, white, max(1, h/40))
 		left = border + band + h/10
 	}
-	// Fit the registration in what is left, with the letter and digit
-	// groups apart as on a real plate.
-	shown := spaced(text, country)
-	thick := max(2, h/11)
-	sz := gocv.GetTextSize(shown, gocv.FontHersheyDuplex, 1, thick)
-	scale := math.Min(float64(h)*0.62/float64(sz.Y), float64(w-left-2*border)/float64(sz.X))
-	sz = gocv.GetTextSize(shown, gocv.FontHersheyDuplex, scale, thick)
-	x := left + (w-left-border-sz.X)/2
-	y := (h + sz.Y) / 2
-	gocv.PutText(&m, shown, image.Pt(x, y), gocv.FontHersheyDuplex, scale, black, thick)
-	return m
+	return m, left, border
+}
+
+// putRows writes the rows of text one under the other, each centred
+// between left and right in its share of the plate's height h, all at
+// one size: the largest at which every row fits, with characters up to
+// 0.62 of a row's height high.
+func putRows(m *gocv.Mat, rows []string, left, right, border, h int) {
+	rh := h / len(rows)
+	thick := max(2, rh/11)
+	scale := math.Inf(1)
+	for _, t := range rows {
+		sz := gocv.GetTextSize(t, gocv.FontHersheyDuplex, 1, thick)
+		scale = math.Min(scale, math.Min(float64(rh)*0.62/float64(sz.Y), float64(right-left-border)/float64(sz.X)))
+	}
+	for i, t := range rows {
+		sz := gocv.GetTextSize(t, gocv.FontHersheyDuplex, scale, thick)
+		x := left + (right-left-sz.X)/2
+		y := i*rh + (rh+sz.Y)/2
+		gocv.PutText(m, t, image.Pt(x, y), gocv.FontHersheyDuplex, scale, black, thick)
+	}
 }
 
 // spaced puts a space between the letter and digit groups.

@@ -56,3 +56,35 @@ func bright(m gocv.Mat, r image.Rectangle) int {
 	}
 	return n
 }
+
+func TestTwoRowPlate(t *testing.T) {
+	p := TwoRowPlate("AB12", "CDE", "GB", 150)
+	defer p.Close()
+	if p.Rows() != 150 || p.Cols() != 205 {
+		t.Fatalf("plate %dx%d", p.Cols(), p.Rows())
+	}
+	// Dark text in the upper and the lower half, right of the band; a
+	// white line between the rows.
+	dark := func(r image.Rectangle) int {
+		n := 0
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			for x := r.Min.X; x < r.Max.X; x++ {
+				if v := p.GetVecbAt(y, x); v[0] < 60 && v[1] < 60 && v[2] < 60 {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	top, bottom, between := image.Rect(60, 15, 195, 65), image.Rect(60, 85, 195, 135), image.Rect(60, 73, 195, 77)
+	if dark(top) < 500 || dark(bottom) < 500 || dark(between) > 0 {
+		t.Errorf("dark pixels: top %d, bottom %d, between %d", dark(top), dark(bottom), dark(between))
+	}
+	// The band, blue, over the full height at the left.
+	if v := p.GetVecbAt(20, 20); v[0] < 120 || v[2] > 40 {
+		t.Errorf("no band at the top left: %v", v)
+	}
+	if v := p.GetVecbAt(75, 20); v[0] < 120 || v[2] > 40 {
+		t.Errorf("no band at the middle left: %v", v)
+	}
+}

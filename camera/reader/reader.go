@@ -1,8 +1,11 @@
 // Package reader turns frames into plate reads: it finds text lines with
 // the OCR engine, keeps the ones shaped like a plate, joins the words of a
-// plate that the detector split (ABC 123), reads them and ranks the
-// readings with the plate formats the site expects. It reads single
-// frames; tracking a vehicle over frames is done above it.
+// plate that the detector split (ABC 123) and the rows of a two-row plate
+// (AB12 over CDE), reads them, measures the EU band's blue at each line's
+// left on the frame's pixels, and ranks the readings with the plate
+// formats the site expects (package plate, which drops a character as the
+// band only where these pixels show it). It reads single frames; tracking
+// a vehicle over frames is done above it.
 package reader
 
 import (
@@ -39,7 +42,9 @@ const detPlateWidth = 80
 
 // minLineOfPlate: a plate's text line (words joined) is at least this
 // share of the plate's width; the EU band and the margins take the rest.
-const minLineOfPlate = 0.5
+// minRowOfPlate: a row of a two-row plate holds two characters or more,
+// each about a tenth of a one-row plate's width.
+const minLineOfPlate, minRowOfPlate = 0.5, 0.2
 
 // The recogniser reads best from a crop a little wider than the
 // detector's box (the first and last characters keep their edges) and a
@@ -54,7 +59,8 @@ type Read struct {
 	Conf       float32
 	Candidates []plate.Candidate // the others, best first
 	Quad       ocr.Quad          // where in the frame
-	Chars      []plate.Char
+	Chars      []plate.Char      // as read (a two-row plate's rows joined)
+	Band       plate.Band        // the EU band's blue on the line, as measured
 }
 
 // Reader reads plates with one OCR engine; it is not safe for concurrent
@@ -81,47 +87,147 @@ func New(eng *ocr.Engine, o Options) *Reader {
 // ReadFrame finds and reads the plates in the part of a scene inside roi
 // (empty: all of it).
 func (r *Reader) ReadFrame(img gocv.Mat, roi image.Rectangle) ([]Read, error) {
-	qs, err := r.Lines(img, roi)
+	f, err := r.find(img, roi)
 	if err != nil {
 		return nil, err
 	}
+	got := make([]*row, len(f.quads))
+	recognise := func(i int) *row {
+		if got[i] == nil {
+			got[i] = r.recognise(img, f.quads[i])
+		}
+		return got[i]
+	}
+	paired := make([]bool, len(f.quads))
+	for _, p := range f.pairs {
+		paired[p[0]], paired[p[1]] = true, true
+	}
 	var reads []Read
-	for _, q := range qs {
-		crop := CropLine(img, q)
-		line, err := r.eng.Recognize(crop)
-		crop.Close()
-		if err != nil {
+	for i, q := range f.quads {
+		if !f.line[i] || paired[i] {
 			continue
 		}
-		if rd, ok := r.read(line, q, true); ok {
-			reads = append(reads, rd)
+		if rw := recognise(i); rw.ok {
+			if rd, ok := r.read(rw.chars, rw.band, q, true); ok {
+				reads = append(reads, rd)
+			}
+		}
+	}
+	// A two-row plate is read row by row and joined; of its three
+	// readings the most confident is the plate (and a text under a
+	// one-row plate is not a second plate).
+	for _, p := range f.pairs {
+		top, bottom := recognise(p[0]), recognise(p[1])
+		var best Read
+		try := func(chars []plate.Char, band plate.Band, q ocr.Quad) {
+			if rd, ok := r.read(chars, band, q, true); ok && rd.Conf > best.Conf {
+				best = rd
+			}
+		}
+		if top.ok {
+			try(top.chars, top.band, top.q)
+		}
+		if bottom.ok {
+			try(bottom.chars, bottom.band, bottom.q)
+		}
+		if top.ok && bottom.ok {
+			try(joinRows(top, bottom))
+		}
+		if best.Plate != "" {
+			reads = append(reads, best)
 		}
 	}
 	return r.best(reads), nil
 }
 
+// row is a text line as recognised: its characters, the band's evidence
+// and the size of the crop the recogniser read.
+type row struct {
+	ok    bool
+	chars []plate.Char
+	band  plate.Band
+	q     ocr.Quad // as Lines found it
+	w, h  float64  // of the crop, in frame pixels
+}
+
+func (r *Reader) recognise(img gocv.Mat, q ocr.Quad) *row {
+	crop := CropLine(img, q)
+	line, err := r.eng.Recognize(crop)
+	crop.Close()
+	g := q.Grow(padX, padY)
+	rw := &row{q: q, w: g.Width(), h: g.Height()}
+	if err != nil {
+		return rw
+	}
+	rw.ok, rw.chars = true, plateChars(line)
+	if len(rw.chars) > 0 {
+		rw.band = LineBand(img, q)
+	}
+	return rw
+}
+
 // Lines finds the text lines in the part of a scene inside roi that are
 // shaped like a plate's: the detector's boxes and, for words side by side,
-// their union. These are the lines ReadFrame recognises; the recogniser's
-// training cuts its crops from rendered scenes with Lines and CropLine, so
-// that it learns from what it is given in the field.
+// their union. These are the lines ReadFrame recognises (with the rows of
+// two-row plates); the recogniser's training cuts its crops from rendered
+// scenes with Lines and CropLine, so that it learns from what it is given
+// in the field.
 func (r *Reader) Lines(img gocv.Mat, roi image.Rectangle) ([]ocr.Quad, error) {
-	boxes, err := r.eng.Detect(img, roi, r.DetectScale())
+	f, err := r.find(img, roi)
 	if err != nil {
 		return nil, err
 	}
 	var out []ocr.Quad
-	for _, q := range lines(boxes) {
-		h := q.Height()
-		if h < float64(r.o.MinHeight) || q.Width() < minLineOfPlate*float64(r.o.MinPlateWidth) {
-			continue
+	for i, q := range f.quads {
+		if f.line[i] {
+			out = append(out, q)
 		}
-		if a := q.Width() / h; a < 1.3 || a > 12 {
-			continue
-		}
-		out = append(out, q)
 	}
 	return out, nil
+}
+
+// found is what the detector found in a frame: the lines and rows worth
+// reading, and which of them are stacked as a two-row plate's rows.
+type found struct {
+	quads []ocr.Quad
+	line  []bool   // shaped like a one-row plate's line
+	pairs [][2]int // top and bottom row of a two-row plate
+}
+
+func (r *Reader) find(img gocv.Mat, roi image.Rectangle) (found, error) {
+	boxes, err := r.eng.Detect(img, roi, r.DetectScale())
+	if err != nil {
+		return found{}, err
+	}
+	var f found
+	var rows []int
+	for _, q := range lines(boxes) {
+		isLine, isRow := r.shaped(q)
+		if !isLine && !isRow {
+			continue
+		}
+		f.quads, f.line = append(f.quads, q), append(f.line, isLine)
+		if isRow {
+			rows = append(rows, len(f.quads)-1)
+		}
+	}
+	f.pairs = stackedPairs(f.quads, rows)
+	return f, nil
+}
+
+// shaped says whether q is shaped like a plate's line, and like a row of
+// a two-row plate: shorter (a row holds about half a plate's characters;
+// two characters are about a fifth of the narrowest plate) and up to
+// square (two letters over digits).
+func (r *Reader) shaped(q ocr.Quad) (line, row bool) {
+	h, w := q.Height(), q.Width()
+	if h < float64(r.o.MinHeight) {
+		return false, false
+	}
+	a := w / h
+	line = a >= 1.3 && a <= 12 && w >= minLineOfPlate*float64(r.o.MinPlateWidth)
+	row = a >= 0.8 && a <= 12 && w >= minRowOfPlate*float64(r.o.MinPlateWidth)
+	return line, row
 }
 
 // CropLine cuts a line that Lines found out of the scene, with the margins
@@ -148,15 +254,20 @@ func (r *Reader) ReadCrop(img gocv.Mat) ([]Read, error) {
 	}
 	w, h := float64(img.Cols()), float64(img.Rows())
 	q := ocr.Quad{{X: 0, Y: 0}, {X: w, Y: 0}, {X: w, Y: h}, {X: 0, Y: h}}
-	rd, ok := r.read(line, q, false)
+	chars := plateChars(line)
+	var band plate.Band
+	if len(chars) > 0 {
+		band = measureBand(img, q)
+	}
+	rd, ok := r.read(chars, band, q, false)
 	if !ok {
 		return nil, nil
 	}
 	return []Read{rd}, nil
 }
 
-// read ranks the readings of one recognised line.
-func (r *Reader) read(line ocr.Line, q ocr.Quad, scene bool) (Read, bool) {
+// plateChars are a recognised line's plate characters.
+func plateChars(line ocr.Line) []plate.Char {
 	chars := make([]plate.Char, 0, len(line.Chars))
 	for _, c := range line.Chars {
 		n := plate.Normalize(c.Text)
@@ -169,7 +280,12 @@ func (r *Reader) read(line ocr.Line, q ocr.Quad, scene bool) (Read, bool) {
 		}
 		chars = append(chars, pc)
 	}
-	cands := plate.Candidates(chars, plate.Options{Countries: r.o.Countries})
+	return chars
+}
+
+// read ranks the readings of one line.
+func (r *Reader) read(chars []plate.Char, band plate.Band, q ocr.Quad, scene bool) (Read, bool) {
+	cands := plate.Candidates(chars, band, plate.Options{Countries: r.o.Countries})
 	if scene {
 		// In a scene a short generic read is more often a sign than a
 		// plate.
@@ -181,7 +297,7 @@ func (r *Reader) read(line ocr.Line, q ocr.Quad, scene bool) (Read, bool) {
 		return Read{}, false
 	}
 	return Read{Plate: cands[0].Text, Country: cands[0].Country, Conf: cands[0].Conf,
-		Candidates: cands[1:], Quad: q, Chars: chars}, true
+		Candidates: cands[1:], Quad: q, Chars: chars, Band: band}, true
 }
 
 // plausibleGeneric: a plate of unknown format in a scene has four to

@@ -254,3 +254,12 @@ func TestEvalCompare(t *testing.T) {
 		t.Errorf("-compare of a flag that is not the reader's: exit %d, %s", code, errb.String())
 	}
 }
+
+// TestUnknownCountry: a country the plate layer does not know is refused
+// before anything is read, rather than silently tried with no formats.
+func TestUnknownCountry(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"read", "-countries", "NO,XX", "image.jpg"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "-countries: XX is not a country") {
+		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+}

@@ -37,7 +37,7 @@ func (rf *readerFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&rf.threads, "threads", 1, "ONNX Runtime intra-op threads")
 	fs.IntVar(&rf.detSide, "det-side", 960, "longest side of the image the text detector sees (when -min-plate-width is 0)")
 	fs.IntVar(&rf.minPlate, "min-plate-width", 0, "narrowest plate to read, in pixels; sizes the detector's input as a lane's camera.min_plate_width does (0: use -det-side)")
-	fs.StringVar(&rf.countries, "countries", "NO,SE,DK,FI,DE,PL", "expected plate countries, comma-separated, in order of preference")
+	fs.StringVar(&rf.countries, "countries", joinCountries(plate.DefaultCountries), "expected plate countries, comma-separated, in order of preference (docs/plates.md); empty: the generic format only")
 	fs.Float64Var(&rf.minConf, "min-conf", 0.5, "reads below this confidence are not reported")
 	fs.StringVar(&rf.recogniser, "recogniser", ocr.RecPlate, "what reads the characters: "+strings.Join(ocr.Recognisers, " or ")+" (as camera.recogniser)")
 }
@@ -49,19 +49,30 @@ func envOr(k, def string) string {
 	return def
 }
 
+func joinCountries(cs []plate.Country) string {
+	s := make([]string, len(cs))
+	for i, c := range cs {
+		s[i] = string(c)
+	}
+	return strings.Join(s, ",")
+}
+
 func (rf *readerFlags) open() (*reader.Reader, func(), error) {
+	cs := []plate.Country{} // none: only the generic format
+	for _, c := range strings.Split(rf.countries, ",") {
+		if c = strings.ToUpper(strings.TrimSpace(c)); c != "" {
+			if !plate.Known(plate.Country(c)) {
+				return nil, nil, fmt.Errorf("-countries: %s is not a country anprd knows plates of", c)
+			}
+			cs = append(cs, plate.Country(c))
+		}
+	}
 	if _, err := onnx.Load(rf.lib); err != nil {
 		return nil, nil, err
 	}
 	eng, err := ocr.New(ocr.Options{ModelsDir: rf.models, Threads: rf.threads, DetMaxSide: rf.detSide, Fold: plate.FoldGlyph, Recogniser: rf.recogniser})
 	if err != nil {
 		return nil, nil, err
-	}
-	cs := []plate.Country{} // none: only the generic format
-	for _, c := range strings.Split(rf.countries, ",") {
-		if c = strings.ToUpper(strings.TrimSpace(c)); c != "" {
-			cs = append(cs, plate.Country(c))
-		}
 	}
 	return reader.New(eng, reader.Options{Countries: cs, MinConf: float32(rf.minConf), MinPlateWidth: rf.minPlate}), eng.Close, nil
 }

@@ -27,11 +27,14 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 	// A gate box may run on a minimal image without /usr/share/zoneinfo; the
 	// embedded database keeps site.timezone (Europe/Oslo) loadable there.
 	_ "time/tzdata"
+
+	"anprd/internal/plate"
 
 	"github.com/rs/zerolog"
 	"gopkg.in/yaml.v3"
@@ -335,6 +338,11 @@ type Camera struct {
 	// plate (default), anprd's own plate recogniser, or ppocr, PP-OCRv4's
 	// general text recogniser (the reader before it).
 	Recogniser string `yaml:"recogniser"`
+	// Countries are the plate countries the lane expects, ISO 3166 codes
+	// in order of preference (docs/plates.md); default plate's
+	// DefaultCountries, NO, SE, DK, FI, DE, PL. An empty list reads every
+	// plate with the generic format only.
+	Countries []plate.Country `yaml:"countries"`
 }
 
 // Recognisers are the values camera.recogniser takes (camera/ocr's names).
@@ -545,6 +553,9 @@ func (c *Config) applyDefaults() {
 		setDefault(&l.Camera.Recogniser, Recognisers[0])
 		if l.Camera.MinPlateWidth == 0 {
 			l.Camera.MinPlateWidth = defaultMinPlateWidth
+		}
+		if l.Camera.Countries == nil {
+			l.Camera.Countries = slices.Clone(plate.DefaultCountries)
 		}
 		setDuration(&l.EvidenceWait, defaultEvidenceWait)
 		if g := l.Gate; g != nil {

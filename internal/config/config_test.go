@@ -50,6 +50,7 @@ func TestGood(t *testing.T) {
 				"retention.passages":   {c.Retention.Passages, Duration(30 * 24 * time.Hour)},
 				"lanes[0].mode":        {c.Lanes[0].Mode, "barrier"},
 				"lanes[0].rtsp":        {c.Lanes[0].Camera.RTSPTransport, "tcp"},
+				"lanes[0].countries":   {fmt.Sprint(c.Lanes[0].Camera.Countries), "[NO SE DK FI DE PL]"},
 				"lanes[0].gate.chip":   {c.Lanes[0].Gate.Chip, "gpiochip0"},
 				"lanes[0].gate.open":   {c.Lanes[0].Gate.Open.String(), "gpiochip0:17"},
 				"lanes[0].gate.loop":   {c.Lanes[0].Gate.SafetyLoop.String(), "gpiochip0:27"},
@@ -138,6 +139,12 @@ func TestGood(t *testing.T) {
 			}
 			if o := c.Lanes[1].Gate; !o.Simulate || o.OpenMode != OpenPulse || o.FailMode != FailSecure {
 				t.Errorf("lanes[1].gate = %+v", *o)
+			}
+			if cs := c.Lanes[0].Camera.Countries; fmt.Sprint(cs) != "[SE NO DE]" {
+				t.Errorf("lanes[0].camera.countries = %v", cs)
+			}
+			if cs := c.Lanes[1].Camera.Countries; cs == nil || len(cs) != 0 {
+				t.Errorf("lanes[1].camera.countries = %#v, want the empty list kept (generic format only)", cs)
 			}
 			if l := c.Lanes[0]; l.Zone != "P2" || !reflect.DeepEqual(l.Policy.Overrides(),
 				map[string]string{"unregistered": "open_charge", "permit_in_use": "open_charge"}) {

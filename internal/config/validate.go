@@ -19,6 +19,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"anprd/internal/plate"
 )
 
 // idPattern is the charset for site, device and lane ids: they become MQTT
@@ -414,6 +416,19 @@ func checkCamera(add addFunc, key string, cam Camera) {
 	}
 	if !slices.Contains(Recognisers, cam.Recogniser) {
 		add(key+".recogniser", "%q is not one of %s", cam.Recogniser, strings.Join(Recognisers, ", "))
+	}
+	for i, c := range cam.Countries {
+		k := fmt.Sprintf("%s.countries[%d]", key, i)
+		switch up := plate.Country(strings.ToUpper(string(c))); {
+		case plate.Known(c):
+			if j := slices.Index(cam.Countries, c); j < i {
+				add(k, "%s is listed twice (first at countries[%d])", c, j)
+			}
+		case plate.Known(up):
+			add(k, "%q is not a country code; write %s", c, up)
+		default:
+			add(k, "%q is not a country anprd knows plates of (ISO 3166 codes such as NO, SE, DE, GB; docs/plates.md lists them)", c)
+		}
 	}
 	if n := len(cam.ROI); n > 0 && n < 3 {
 		add(key+".roi", "a region needs at least 3 points, got %d", n)

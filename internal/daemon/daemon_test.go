@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,9 +17,11 @@ import (
 	"testing/synctest"
 	"time"
 
+	"anprd/camera/reader"
 	"anprd/internal/config"
 	"anprd/internal/health"
 	"anprd/internal/passage"
+	"anprd/internal/plate"
 	"anprd/internal/state"
 	"anprd/internal/status"
 
@@ -475,5 +478,25 @@ lanes:
 	}
 	if _, err := op.Open(octx, "in-1", passage.ManualOpen{Source: "remote"}); err == nil {
 		t.Error("remote open without operator and reason succeeded")
+	}
+}
+
+// TestReaderOptions: a lane's reader expects the countries and reads the
+// narrowest plate its camera section says.
+func TestReaderOptions(t *testing.T) {
+	cfg := validConfig(t, `version: 1
+site: {id: oslo-p1, device: box-1}
+mqtt: {broker: "tcp://127.0.0.1:1"}
+lanes:
+  - {id: in-1, direction: entry, mode: free-flow, camera: {source: rtsp://cam/in, min_plate_width: 160, countries: [SE, NO]}}
+  - {id: out-1, direction: exit, mode: free-flow, camera: {source: rtsp://cam/out}}
+`)
+	for i, want := range []reader.Options{
+		{MinPlateWidth: 160, Countries: []plate.Country{"SE", "NO"}},
+		{MinPlateWidth: 120, Countries: plate.DefaultCountries},
+	} {
+		if got := readerOptions(cfg.Lanes[i].Camera); !reflect.DeepEqual(got, want) {
+			t.Errorf("lanes[%d]: reader options %+v, want %+v", i, got, want)
+		}
 	}
 }

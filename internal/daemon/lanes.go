@@ -62,7 +62,7 @@ func (d *Daemon) buildLanes(cfg *config.Config, reg prometheus.Registerer) {
 		}
 		l.eng = eng
 		l.src = source.New(source.Options{URL: lc.Camera.Source, RTSPTransport: lc.Camera.RTSPTransport}, l.log.With().Str("component", "camera").Logger())
-		rd := reader.New(eng, reader.Options{MinPlateWidth: lc.Camera.MinPlateWidth})
+		rd := reader.New(eng, readerOptions(lc.Camera))
 		var roi []image.Point
 		for _, p := range lc.Camera.ROI {
 			roi = append(roi, image.Pt(p[0], p[1]))
@@ -94,6 +94,11 @@ func (l *lane) onEvent(ev watch.Event) {
 	if l.gate != nil {
 		l.gate.offer(ev)
 	}
+}
+
+// readerOptions are the plate reader's settings from a lane's camera.
+func readerOptions(c config.Camera) reader.Options {
+	return reader.Options{MinPlateWidth: c.MinPlateWidth, Countries: c.Countries}
 }
 
 // laneRound updates each lane's health from its camera: a camera that

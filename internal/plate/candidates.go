@@ -21,13 +21,14 @@ type Candidate struct {
 	Country Country // "" for the generic format
 	Format  string
 	Conf    float32 // 0..1: the characters' confidence, lowered for each fix
-	Fixes   int     // characters changed to fit the format
-	Dropped int     // characters dropped (an EU band letter)
+	Fixes   int     // characters changed to fit the format, or a group's class
+	Dropped int     // characters dropped: those lying on the EU band's blue
 }
 
 // Options say what a site expects.
 type Options struct {
-	// Countries whose formats are tried, in order of preference. The
+	// Countries whose formats are tried, in order of preference. nil
+	// means DefaultCountries; an empty list, only the generic format. The
 	// generic format is always tried last.
 	Countries []Country
 }
@@ -37,53 +38,59 @@ type Options struct {
 var DefaultCountries = []Country{"NO", "SE", "DK", "FI", "DE", "PL"}
 
 const (
-	// euBandEdge: a letter in the leftmost part of a line may be the
-	// country code in the blue EU band (S, N, DK, ...), not part of the
-	// registration.
-	euBandEdge    = 0.16
 	fixFactor     = 0.9  // confidence kept per fixed character
 	fixDoubt      = 0.6  // a character read with less confidence may be fixed
 	fixAltMin     = 0.05 // or one whose runner-up, at least this likely, is the fix
 	genFactor     = 0.80 // generic plates rank below a format match
 	countryFactor = 0.98 // per place down the list of expected countries
-	dropDoubt     = 0.55 // a character read with less confidence may be dropped
-	dropFactor    = 0.95 // confidence kept when a character was dropped
+	// mixFactor: confidence kept, per character, by a generic reading
+	// that leaves a character of the other class in a group although the
+	// recogniser doubted it (groupFixes would change it). It is below
+	// fixFactor, so the group's own class reads first and the reading as
+	// read stays next in the list.
+	mixFactor = 0.85
+	// bandKeptFactor: confidence kept by a reading that keeps characters
+	// lying on the band's blue. The pixels say they are the band's
+	// country code, not the registration, which is printed on the plate's
+	// white; the reading stays in the list, below the one without them
+	// even where that one is only generic (genFactor).
+	bandKeptFactor = 0.7
 )
 
-// Candidates returns the plate readings of a line, best first. It never
-// guesses between formats: when fitting the line to the expected formats
-// needs fixes that disagree, only the readings without fixes are kept.
-func Candidates(line []Char, o Options) []Candidate {
+// Candidates returns the plate readings of a line, best first. band is
+// the pixels' evidence of the EU band on the line (the zero Band: none).
+//
+// It never invents or drops a character without evidence: characters are
+// changed only to fit a format's letter or digit position, or a group's
+// class in the generic format, and only where the recogniser itself was
+// unsure or thought of the other character; they are dropped only where
+// they lie on the band's blue, which the registration never does. When
+// fitting the line to the expected formats needs fixes that disagree,
+// only the readings without fixes are kept. A line that fits no expected
+// country is read with the generic format, as read.
+func Candidates(line []Char, band Band, o Options) []Candidate {
 	countries := o.Countries
 	if countries == nil {
 		countries = DefaultCountries
 	}
-	out, formatted := fit(line, 0, countries, true)
-	// A line that starts with a country's band code and then fits that
-	// country's format is that country's plate with its band read too.
-	for i, c := range countries {
-		code := BandCode(c)
-		if code == "" || len(line) <= len(code)+1 || line[len(code)-1].X > euBandEdge*1.5 {
-			continue
+	out := fit(line, 0, countries)
+	if in, n := band.inBand(line); n > 0 {
+		// The band's code names the plate's country: its formats are
+		// tried first, even for a country the site does not expect.
+		cs := countries
+		if c, ok := band.bandCountry(line, in); ok {
+			cs = append([]Country{c}, slices.DeleteFunc(slices.Clone(countries), func(x Country) bool { return x == c })...)
 		}
-		match := true
-		for k := 0; k < len(code); k++ {
-			match = match && line[k].R == code[k]
-		}
-		if match {
-			cs, _ := fit(line[len(code):], len(code), countries[i:i+1], false)
-			for k := range cs {
-				cs[k].Conf *= prefer(i)
+		rest := make([]Char, 0, len(line)-n)
+		for i, c := range line {
+			if !in[i] {
+				rest = append(rest, c)
 			}
-			out = append(out, cs...)
 		}
-	}
-	for _, v := range variants(line, formatted) {
-		c, _ := fit(v.chars, v.dropped, countries, false)
-		for i := range c {
-			c[i].Conf *= dropFactor
+		for i := range out {
+			out[i].Conf *= bandKeptFactor
 		}
-		out = append(out, c...)
+		out = append(out, fit(rest, n, cs)...)
 	}
 	slices.SortStableFunc(out, func(a, b Candidate) int {
 		switch {
@@ -106,45 +113,14 @@ func Candidates(line []Char, o Options) []Candidate {
 	return uniq
 }
 
-type variant struct {
-	chars   []Char
-	dropped int
-}
-
-// variants are the line without characters that may not belong to the
-// plate: the first one or two letters where the EU band's country code
-// stands (when the line as read fits no format, or the recogniser was
-// unsure of them), or one character the recogniser was unsure of (a
-// separator or an emblem read as a letter). Only readings that then fit a
-// country format are used.
-func variants(line []Char, formatted bool) []variant {
-	var vs []variant
-	for k := 1; k <= 2 && k < len(line)-1; k++ {
-		c := line[k-1]
-		if c.X > euBandEdge || c.R < 'A' || c.R > 'Z' || formatted && c.Conf >= dropDoubt {
-			break
-		}
-		vs = append(vs, variant{chars: line[k:], dropped: k})
-	}
-	for i, c := range line {
-		if c.Conf < dropDoubt && (i > 0 || len(vs) == 0) {
-			v := make([]Char, 0, len(line)-1)
-			v = append(append(v, line[:i]...), line[i+1:]...)
-			vs = append(vs, variant{chars: v, dropped: 1})
-		}
-	}
-	return vs
-}
-
-// fit tries the formats of the given countries on chars and, if generic,
-// the generic format; formatted says whether a country format fitted.
-func fit(chars []Char, dropped int, countries []Country, generic bool) (cands []Candidate, formatted bool) {
+// fit tries the formats of the given countries on chars, then the
+// generic format.
+func fit(chars []Char, dropped int, countries []Country) []Candidate {
 	base := meanConf(chars)
 	var exact, fixed []Candidate
 	for ci, country := range countries {
-		for i := range Formats {
-			f := &Formats[i]
-			if f.Country != country || len(f.Pattern) != len(chars) {
+		for _, f := range byCountry[country] {
+			if f.Len() != len(chars) {
 				continue
 			}
 			text, fixes, ok := conform(f, chars)
@@ -160,7 +136,6 @@ func fit(chars []Char, dropped int, countries []Country, generic bool) (cands []
 			}
 		}
 	}
-	formatted = len(exact)+len(fixed) > 0
 	out := exact
 	// Fixes are used only when every fitting format agrees on the text.
 	if len(fixed) > 0 && len(exact) == 0 {
@@ -172,25 +147,41 @@ func fit(chars []Char, dropped int, countries []Country, generic bool) (cands []
 			out = append(out, fixed...)
 		}
 	}
-	if generic && len(chars) >= GenericMin && len(chars) <= GenericMax {
+	if len(chars) >= GenericMin && len(chars) <= GenericMax {
 		raw := make([]byte, len(chars))
 		for i, c := range chars {
 			raw[i] = c.R
 		}
-		out = append(out, Candidate{Text: string(raw), Conf: base * genFactor})
+		gen := base * genFactor
+		if text, fixes := groupFixes(chars); fixes > 0 {
+			k := float64(fixes)
+			out = append(out, Candidate{Text: string(text), Fixes: fixes, Dropped: dropped, Conf: gen * float32(math.Pow(fixFactor, k))})
+			gen *= float32(math.Pow(mixFactor, k))
+		}
+		out = append(out, Candidate{Text: string(raw), Dropped: dropped, Conf: gen})
 	}
-	return out, formatted
+	return out
 }
 
 // conform fits chars to f, changing confusable characters where a
-// position needs the other class.
+// position needs the other class. A prefix must be read as it is.
 func conform(f *Format, chars []Char) (string, int, bool) {
 	out := make([]byte, len(chars))
+	off := 0
+	if len(f.Prefixes) > 0 {
+		off = len(f.Prefixes[0])
+		for i := 0; i < off; i++ {
+			out[i] = chars[i].R
+		}
+		if !slices.Contains(f.Prefixes, string(out[:off])) {
+			return "", 0, false
+		}
+	}
 	fixes := 0
-	for i, c := range chars {
+	for i, c := range chars[off:] {
 		cls := f.Pattern[i]
 		if f.classOK(cls, c.R) {
-			out[i] = c.R
+			out[off+i] = c.R
 			continue
 		}
 		var m byte
@@ -203,7 +194,7 @@ func conform(f *Format, chars []Char) (string, int, bool) {
 		if m == 0 || !f.classOK(cls, m) || !credibleFix(c, m) {
 			return "", 0, false
 		}
-		out[i] = m
+		out[off+i] = m
 		fixes++
 	}
 	return string(out), fixes, true

@@ -1,9 +1,14 @@
 // Package plate knows what number plates look like: it normalises text to
-// the characters plates use, knows the formats of the countries a garage
-// expects, and turns a recogniser's line of characters into ranked plate
-// candidates, fixing the usual reading confusions only where a format
-// leaves no doubt. It is pure Go and reads no images; the reader and the
-// decisions both use it, so a plate is spelt the same way everywhere.
+// the characters plates use, knows the layouts and EU band codes of the
+// countries of the EU and the EEA, Switzerland and the United Kingdom
+// (docs/plates.md), and turns a recogniser's line of characters into
+// ranked plate candidates. It never invents or drops a character without
+// evidence: it fixes the usual reading confusions only where a layout, or
+// a group of one class, needs it and the recogniser itself doubted the
+// character, and drops characters as the EU band only where the reader's
+// pixels put them on the band's blue. It is pure Go and reads no images;
+// the reader and the decisions both use it, so a plate is spelt the same
+// way everywhere.
 package plate
 
 import (
