@@ -97,7 +97,7 @@ class Recipe(unittest.TestCase):
         f = render.Fonts(fonts.available(None, need_npm=False))
         xs, ys, ns = [], [], []
         for i in range(8):
-            spec, scene, rows = render.sample(rng, f, char_h=30)
+            spec, scene, rows, _ = render.sample(rng, f, char_h=30)
             quad = data.line_quad(rows[0])
             crop = cv2_crop(scene, quad)
             xs.append(data.prep(crop))

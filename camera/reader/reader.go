@@ -9,6 +9,7 @@
 package reader
 
 import (
+	"errors"
 	"image"
 	"math"
 	"slices"
@@ -32,6 +33,9 @@ type Options struct {
 	// recognised. 0: the detector sees the frame at the OCR engine's
 	// DetMaxSide and every line is tried.
 	MinPlateWidth int
+	// Second, when set, is another recogniser that reads every line too;
+	// of the two readings the one the plate layer is surer of is used.
+	Second *ocr.Engine
 }
 
 // detPlateWidth is how wide a plate must be in the detector's input for
@@ -153,37 +157,56 @@ type row struct {
 func (r *Reader) recognise(img gocv.Mat, q ocr.Quad) *row {
 	crop := CropLine(img, q)
 	line, err := r.eng.Recognize(crop)
+	var second ocr.Line
+	var err2 error = errNoSecond
+	if r.o.Second != nil {
+		second, err2 = r.o.Second.Recognize(crop)
+	}
 	crop.Close()
 	g := q.Grow(padX, padY)
 	rw := &row{q: q, w: g.Width(), h: g.Height()}
-	if err != nil {
+	if err != nil && err2 != nil {
 		return rw
 	}
-	rw.ok, rw.chars = true, plateChars(line)
-	if len(rw.chars) > 0 {
+	rw.ok = true
+	if err == nil {
+		rw.chars = plateChars(line)
+	}
+	if len(rw.chars) > 0 || err2 == nil {
 		rw.band = LineBand(img, q)
+	}
+	if err2 == nil {
+		alt := plateChars(second)
+		if err != nil || r.sureness(alt, rw.band) > r.sureness(rw.chars, rw.band) {
+			rw.chars = alt
+		}
 	}
 	return rw
 }
 
+var errNoSecond = errors.New("reader: no second recogniser")
+
+// sureness is the confidence of a line's best plate reading.
+func (r *Reader) sureness(chars []plate.Char, band plate.Band) float32 {
+	cs := plate.Candidates(chars, band, plate.Options{Countries: r.o.Countries})
+	if len(cs) == 0 {
+		return 0
+	}
+	return cs[0].Conf
+}
+
 // Lines finds the text lines in the part of a scene inside roi that are
-// shaped like a plate's: the detector's boxes and, for words side by side,
-// their union. These are the lines ReadFrame recognises (with the rows of
-// two-row plates); the recogniser's training cuts its crops from rendered
-// scenes with Lines and CropLine, so that it learns from what it is given
-// in the field.
+// shaped like a plate's line or like a row of a two-row plate: the
+// detector's boxes and, for words side by side, their union. These are
+// the lines ReadFrame recognises; the recogniser's training cuts its
+// crops from rendered scenes with Lines and CropLine, so that it learns
+// from what it is given in the field.
 func (r *Reader) Lines(img gocv.Mat, roi image.Rectangle) ([]ocr.Quad, error) {
 	f, err := r.find(img, roi)
 	if err != nil {
 		return nil, err
 	}
-	var out []ocr.Quad
-	for i, q := range f.quads {
-		if f.line[i] {
-			out = append(out, q)
-		}
-	}
-	return out, nil
+	return f.quads, nil
 }
 
 // found is what the detector found in a frame: the lines and rows worth

@@ -39,7 +39,7 @@ func (rf *readerFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&rf.minPlate, "min-plate-width", 0, "narrowest plate to read, in pixels; sizes the detector's input as a lane's camera.min_plate_width does (0: use -det-side)")
 	fs.StringVar(&rf.countries, "countries", joinCountries(plate.DefaultCountries), "expected plate countries, comma-separated, in order of preference (docs/plates.md); empty: the generic format only")
 	fs.Float64Var(&rf.minConf, "min-conf", 0.5, "reads below this confidence are not reported")
-	fs.StringVar(&rf.recogniser, "recogniser", ocr.RecPlate, "what reads the characters: "+strings.Join(ocr.Recognisers, " or ")+" (as camera.recogniser)")
+	fs.StringVar(&rf.recogniser, "recogniser", ocr.RecPlate, "what reads the characters: "+strings.Join(ocr.Recognisers, " or ")+" (as camera.recogniser), or two joined by + to read each line with both and keep the surer reading")
 }
 
 func envOr(k, def string) string {
@@ -70,11 +70,35 @@ func (rf *readerFlags) open() (*reader.Reader, func(), error) {
 	if _, err := onnx.Load(rf.lib); err != nil {
 		return nil, nil, err
 	}
-	eng, err := ocr.New(ocr.Options{ModelsDir: rf.models, Threads: rf.threads, DetMaxSide: rf.detSide, Fold: plate.FoldGlyph, Recogniser: rf.recogniser})
+	// "plate+ppocr" reads each line with both and keeps the surer reading.
+	recs := strings.Split(rf.recogniser, "+")
+	if len(recs) > 2 {
+		return nil, nil, fmt.Errorf("-recogniser: %q: at most two, as plate+ppocr", rf.recogniser)
+	}
+	m, err := ocr.Load(ocr.Options{ModelsDir: rf.models, Threads: rf.threads, DetMaxSide: rf.detSide, Fold: plate.FoldGlyph, Recogniser: recs[0], Recognisers: recs})
 	if err != nil {
 		return nil, nil, err
 	}
-	return reader.New(eng, reader.Options{Countries: cs, MinConf: float32(rf.minConf), MinPlateWidth: rf.minPlate}), eng.Close, nil
+	var engs []*ocr.Engine
+	closeAll := func() {
+		for _, e := range engs {
+			e.Close()
+		}
+		m.Close()
+	}
+	for _, r := range recs {
+		e, err := m.NewEngineFor(r)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		engs = append(engs, e)
+	}
+	o := reader.Options{Countries: cs, MinConf: float32(rf.minConf), MinPlateWidth: rf.minPlate}
+	if len(engs) == 2 {
+		o.Second = engs[1]
+	}
+	return reader.New(engs[0], o), closeAll, nil
 }
 
 // runRead prints the plates in each image, one line per read.

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"fmt"
 	"go/parser"
 	"go/token"
 	"io/fs"
@@ -115,7 +117,7 @@ func TestDepsPinsHaveSums(t *testing.T) {
 		}
 		have[f[1]] = true
 	}
-	want := []string{"onnxruntime-linux-x64", "onnxruntime-linux-arm64"}
+	want := []string{"onnxruntime-linux-x64", "onnxruntime-linux-arm64", "anprd-plate-rec.onnx"}
 	for _, pin := range regexp.MustCompile(`(?m)^(?:ORT|MODELS)_NPM=@?(\S+)@(\S+)$`).FindAllStringSubmatch(string(script), -1) {
 		want = append(want, strings.ReplaceAll(pin[1], "/", "-")+"-"+pin[2]+".tgz")
 	}
@@ -129,5 +131,34 @@ func TestDepsPinsHaveSums(t *testing.T) {
 		if !strings.Contains(w, "$") && !have[w] {
 			t.Errorf("deps.sh fetches %s but SHA256SUMS has no sum for it", w)
 		}
+	}
+}
+
+// TestPlateModelCard checks that the committed plate recogniser is the one
+// its card and SHA256SUMS name, and within the size a committed model may
+// have.
+func TestPlateModelCard(t *testing.T) {
+	model := filepath.Join(repoRoot, "train/model/anprd-plate-rec.onnx")
+	b, err := os.ReadFile(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > 10<<20 {
+		t.Errorf("%s is %d bytes; a committed model is at most 10 MB", model, len(b))
+	}
+	sum := fmt.Sprintf("%x", sha256.Sum256(b))
+	sums, err := os.ReadFile(filepath.Join(repoRoot, "internal/deps/SHA256SUMS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(sums), sum+"  anprd-plate-rec.onnx\n") {
+		t.Errorf("SHA256SUMS has no line %s  anprd-plate-rec.onnx", sum)
+	}
+	card, err := os.ReadFile(filepath.Join(repoRoot, "train/model/MODEL_CARD.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(card), sum) {
+		t.Errorf("train/model/MODEL_CARD.md does not name the model's sha256 %s", sum)
 	}
 }

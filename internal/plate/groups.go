@@ -9,6 +9,11 @@ import "slices"
 // width or more, and a dash or a sticker more still.
 const gapFactor = 1.5
 
+// groupAltMin: the recogniser must give the other class's character at
+// least this probability for a group to change it (the layout breaks the
+// recogniser's tie; it does not overrule a confident read).
+const groupAltMin = 0.1
+
 // Groups returns, for each character, the index of its group: a run of
 // characters without a gap (see gapFactor). A line of fewer than three
 // characters, or whose characters carry no positions, is one group.
@@ -39,9 +44,9 @@ func Groups(line []Char) []int {
 // groupFixes makes each group of the generic format one class: in a
 // group whose other characters are all letters, a confusable digit
 // becomes its letter, and in a group of digits a confusable letter its
-// digit, but only where the recogniser doubted the character or thought
-// of the other one (credibleFix). A group of two that could go either
-// way is left as read. It returns the text and how many characters it
+// digit, but only where the recogniser thought of the other one as its
+// runner-up (groupAltMin). A group of two that could go either way is
+// left as read. It returns the text and how many characters it
 // changed.
 func groupFixes(chars []Char) ([]byte, int) {
 	out := make([]byte, len(chars))
@@ -95,7 +100,10 @@ func groupClassFix(g []Char, i int) (byte, bool) {
 	case letters == 0 && isLetter(c.R):
 		m = toDigit[c.R]
 	}
-	if m == 0 || !credibleFix(c, m) {
+	// Without a layout, only the recogniser's own runner-up may change a
+	// character: groups of mixed letters and digits are common (US
+	// serials, personalised plates), so a doubt alone is no reason.
+	if m == 0 || c.Alt != m || c.AltConf < groupAltMin {
 		return 0, false
 	}
 	return m, true

@@ -26,7 +26,7 @@ RECIPE = {
     "val_scenes": 6000,
     "val_seed": 2,
     "kind": "ctc",
-    "epochs": 5,
+    "epochs": 3,
     "batch": 128,
     "lr": 2e-3,
 }

@@ -69,9 +69,22 @@ def grow(q, rng):
     return out
 
 
-def scene_record(i, seed, fonts, extra_share=0.4):
+def grow_plate(q, rng):
+    """A plate's corners with a margin of its own: -2% to +8% of its height
+    on each side."""
+    q = np.asarray(q, np.float64)
+    h = (np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1])) / 2
+    c = q.mean(0)
+    out = q.copy()
+    for k in range(4):
+        d = q[k] - c
+        out[k] = q[k] + d / max(1e-6, np.linalg.norm(d)) * rng.uniform(-0.02, 0.08) * h
+    return out
+
+
+def scene_record(i, seed, fonts, extra_share=0.4, whole_share=0.12):
     rng = np.random.default_rng([seed, i])
-    spec, scene, rows = render.sample(rng, fonts)
+    spec, scene, rows, plate_quad = render.sample(rng, fonts)
     h, w = scene.shape[:2]
     # The lane's camera.min_plate_width: plates in a lane are mostly wider
     # than it, sometimes narrower.
@@ -86,6 +99,10 @@ def scene_record(i, seed, fonts, extra_share=0.4):
         hdr["rows"].append({"text": text, "chars": [q.reshape(-1).tolist() for _, q in r]})
         if rng.random() < extra_share:
             hdr["extra"].append({"label": text, "quad": grow(line_quad(r), rng).reshape(-1).tolist()})
+    # A whole plate as one crop, as plate crops come (anprctl read -crop,
+    # sets of cut-out plates): band, border, captions and all.
+    if len(hdr["rows"]) == 1 and rng.random() < whole_share:
+        hdr["extra"].append({"label": hdr["rows"][0]["text"], "quad": grow_plate(plate_quad, rng).reshape(-1).tolist()})
     return hdr, np.ascontiguousarray(scene)
 
 

@@ -106,7 +106,7 @@ def random_groups(rng, lo=2, hi=9):
 # EU/EEA, Switzerland and the UK: (band code, [(weight, groups, separators)],
 # extra style). Patterns follow each country's current layout and the common
 # previous one; "E" in a separator list is the country's emblem or seal
-# between groups.
+# between groups, "S" a sticker.
 EUROPE = {
     "AT": ("A", [(1, ["LL", "DDDLL"], ["E"]), (1, ["L", "DDDDL"], ["E"]), (1, ["LL", "DDDDL"], ["E"])], {}),
     "BE": ("B", [(1, ["D", "LLL", "DDD"], ["-", "-"])], {"fg": (170, 20, 30)}),
@@ -167,6 +167,10 @@ def europe(rng, country=None, two_row=None):
     _, groups, seps = pick(rng, layouts, [w for w, _, _ in layouts])
     groups = [fill(rng, g) for g in groups]
     seps = [resolve_sep(rng, s) for s in seps]
+    if country == "SE" and rng.random() < 0.4:
+        seps = ["S"]  # older Swedish plates: the inspection sticker between the groups
+    elif rng.random() < 0.05:
+        seps = ["S" if s in (" ", "") else s for s in seps]
     if rng.random() < 0.25:
         groups = random_groups(rng)
         seps = [pick(rng, [" ", "-", "", "E"], [4, 2, 1, 1]) for _ in groups[1:]]
@@ -236,7 +240,7 @@ def us(rng):
     else:
         _, gs = pick(rng, US_FORMATS, [w for w, _ in US_FORMATS])
         groups = [fill(rng, g) for g in gs]
-        seps = [pick(rng, [" ", "-", "E", "dot", ""], [4, 2, 2, 1, 1]) for _ in groups[1:]]
+        seps = [pick(rng, [" ", "-", "E", "dot", "", "S"], [4, 2, 2, 1, 1, 1]) for _ in groups[1:]]
     dark = rng.random() < 0.1
     bg = WHITE if not dark else pick(rng, [(20, 20, 24), (20, 40, 90), (90, 20, 30)])
     fg = pick(rng, US_INK) if not dark else pick(rng, [WHITE, YELLOW])

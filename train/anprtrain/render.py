@@ -197,13 +197,36 @@ def draw_right_band(rng, img, spec, fonts, bw):
     return x0
 
 
+def draw_sticker(rng, img, x, cy, size, ch):
+    """A sticker between groups: the tall inspection sticker of older
+    Swedish plates (a coloured label with a year digit or a mark), or the
+    small square registration sticker of some US plates."""
+    col = layouts.pick(rng, [(40, 110, 220), (210, 40, 40), (240, 200, 40), (40, 160, 80), (235, 235, 235), (240, 130, 30)])
+    col = tuple(int(np.clip(c + rng.normal(0, 15), 0, 255)) for c in col)
+    if rng.random() < 0.6:
+        w, h = ch * rng.uniform(0.28, 0.45), ch * rng.uniform(0.7, 0.95)
+    else:
+        w = h = ch * rng.uniform(0.25, 0.45)
+    cx = x + size / 2
+    x0, y0 = int(cx - w / 2), int(cy - h / 2)
+    cv2.rectangle(img, (x0, y0), (int(x0 + w), int(y0 + h)), col, -1)
+    if rng.random() < 0.5:  # its own print: a digit, a ring
+        ink = (30, 30, 30) if sum(col) > 400 else (245, 245, 245)
+        if rng.random() < 0.5:
+            cv2.putText(img, str(int(rng.integers(10))), (int(x0 + w * 0.15), int(y0 + h * 0.6)), cv2.FONT_HERSHEY_SIMPLEX, max(0.2, w / 40), ink, 1, cv2.LINE_AA)
+        else:
+            cv2.circle(img, (int(cx), int(y0 + h * 0.4)), max(1, int(w * 0.3)), ink, 1, cv2.LINE_AA)
+
+
 def draw_emblem(rng, img, x, cy, size, spec):
     """Something between groups that is not a character: a seal, a coat of
-    arms, a star, a heart, a state's outline, a dot."""
-    kind = int(rng.integers(6))
+    arms, a star, a heart, a state's outline, a dot, a sticker."""
+    kind = int(rng.integers(7))
     r = size / 2
     cx = int(x + r)
-    if kind == 0:  # inspection sticker and seal (Germany), rings of colour
+    if kind == 6:
+        draw_sticker(rng, img, x, cy, size, size)
+    elif kind == 0:  # inspection sticker and seal (Germany), rings of colour
         c1 = tuple(int(v) for v in rng.integers(40, 255, 3))
         cv2.circle(img, (cx, int(cy - r * 0.55)), int(r * 0.5), c1, -1, cv2.LINE_AA)
         cv2.circle(img, (cx, int(cy + r * 0.55)), int(r * 0.45), (200, 200, 200), -1, cv2.LINE_AA)
@@ -254,6 +277,10 @@ def layout_row(rng, fonts, spec, groups, seps, ch, font, stroke, sx, spacing):
                 w = ch * rng.uniform(0.7, 1.0)
                 items.append(("emblem", None, x + ch * 0.12, w))
                 x += w + ch * 0.24
+            elif s == "S":
+                w = ch * rng.uniform(0.45, 0.7)
+                items.append(("sticker", None, x + ch * 0.1, w))
+                x += w + ch * 0.2
             elif s == "-":
                 w = ch * rng.uniform(0.3, 0.5)
                 items.append(("dash", None, x + ch * 0.1, w))
@@ -383,6 +410,8 @@ def render_plate(rng, spec, fonts):
                 cv2.rectangle(img, (px, int(cy[ri] - t / 2)), (px + int(w * scale), int(cy[ri] + t / 2)), spec.fg, -1)
             elif kind == "dot":
                 cv2.circle(img, (px + int(w * scale / 2), int(cy[ri])), max(2, int(ch * 0.08)), spec.fg, -1, cv2.LINE_AA)
+            elif kind == "sticker":
+                draw_sticker(rng, img, px, cy[ri], w * scale, ch)
             else:
                 draw_emblem(rng, img, px, cy[ri], w * scale, spec)
         if stacked:
@@ -521,6 +550,9 @@ def render_scene(rng, plate, rows, char_h=None):
     roll = rng.normal(0, 4) if rng.random() < 0.85 else rng.uniform(-15, 15)
     sw, sh = small.shape[1], small.shape[0]
     Hm = homography(rng, sw, sh, yaw, pitch, roll)
+    if rng.random() < 0.15:  # italic fonts, rolling shutters, lenses
+        k = rng.uniform(-0.2, 0.2)
+        Hm = Hm @ np.array([[1, -k, k * sh / 2], [0, 1, 0], [0, 0, 1.0]])
     scale2 = s / pre
     S = np.diag([scale2, scale2, 1.0])
     Hm = S @ Hm
@@ -551,9 +583,10 @@ def render_scene(rng, plate, rows, char_h=None):
             out.append((c, q))
         out_rows.append(out)
 
+    plate_quad = apply_h(Hm, [[0, 0], [sw, 0], [sw, sh], [0, sh]])
     scene = light(rng, scene, mask)
     scene = degrade(rng, scene, char_h)
-    return scene, out_rows
+    return scene, out_rows, plate_quad
 
 
 def light(rng, img, plate_mask):
@@ -605,9 +638,9 @@ def degrade(rng, img, char_h):
             img = cv2.filter2D(img, -1, ker / ker.sum())
             budget -= k / max(1.0, char_h * 0.12)
     if rng.random() < 0.5 and budget > 0.2:  # focus
-        sigma = rng.uniform(0.3, 0.3 + budget * max(0.1, char_h * 0.05))
+        sigma = rng.uniform(0.3, 0.3 + budget * max(0.1, char_h * 0.07))
         img = cv2.GaussianBlur(img, (0, 0), sigma)
-        budget -= (sigma - 0.3) / max(0.1, char_h * 0.05)
+        budget -= (sigma - 0.3) / max(0.1, char_h * 0.07)
     h, w = img.shape[:2]
     if rng.random() < 0.2 and budget > 0.3 and char_h > 16:  # captured smaller, shown larger
         f = rng.uniform(1.2, min(2.0, char_h / 12))
@@ -623,9 +656,10 @@ def degrade(rng, img, char_h):
 
 
 def sample(rng, fonts, spec=None, char_h=None):
-    """One random scene: (spec, scene BGR, rows of (char, corners))."""
+    """One random scene: (spec, scene BGR, rows of (char, corners), the
+    plate's corners)."""
     if spec is None:
         spec = layouts.draw(rng)
     plate, rows = render_plate(rng, spec, fonts)
-    scene, qrows = render_scene(rng, plate, rows, char_h)
-    return spec, scene, qrows
+    scene, qrows, plate_quad = render_scene(rng, plate, rows, char_h)
+    return spec, scene, qrows, plate_quad
