@@ -85,7 +85,7 @@ install: build ## install binaries, the ONNX Runtime library, models, systemd un
 	@[ -e $(DESTDIR)/etc/anprd/anprd.yaml ] || install -m 0640 configs/anprd.example.yaml $(DESTDIR)/etc/anprd/anprd.yaml
 	@[ -e $(DESTDIR)/etc/default/anprd ] || { install -d $(DESTDIR)/etc/default && install -m 0644 systemd/anprd.env $(DESTDIR)/etc/default/anprd; }
 	install -d $(DESTDIR)/usr/share/doc/anprd
-	install -m 0644 README.md docs/install.md $(DESTDIR)/usr/share/doc/anprd/
+	install -m 0644 README.md docs/install.md docs/rules.md docs/plates.md $(DESTDIR)/usr/share/doc/anprd/
 	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null; then \
 		id anprd >/dev/null 2>&1 || useradd --system --user-group --no-create-home --home-dir /var/lib/anprd --shell /usr/sbin/nologin anprd; \
 		chgrp anprd /etc/anprd/anprd.yaml; \

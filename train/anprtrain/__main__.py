@@ -99,7 +99,7 @@ def export_model(a, log):
     acc, cer = train.evaluate(net, r["kind"], va)
     s = export.summary(path)
     hist = json.load(open(os.path.join(a.work, f"{r['kind']}.history.json")))
-    info = {"sha256": s["sha256"], "bytes": s["bytes"], "opset": s["opset"], "params": model.params(net),
+    info = {"sha256": s["sha256"], "bytes": s["bytes"], "opset": s["opset"], "params": model.params(net), "macs": model.macs(net),
             "val_exact": acc, "val_cer": cer, "max_abs_diff_onnx_torch": diff,
             "training_minutes": hist[-1]["minutes"], "epochs": hist[-1]["epoch"], "recipe": r}
     with open(os.path.join(a.out, "anprd-plate-rec.json"), "w") as f:

@@ -122,6 +122,29 @@ def params(m):
     return sum(p.numel() for p in m.parameters())
 
 
+def macs(m):
+    """Multiply-accumulates of one crop through the convolutions and dense
+    layers (batch norm, ReLU and pooling are left out: they are a few percent)."""
+    total = 0
+
+    def hook(mod, inp, out):
+        nonlocal total
+        if isinstance(mod, (nn.Conv1d, nn.Conv2d)):
+            total += out.numel() * (mod.in_channels // mod.groups) * int(torch.tensor(mod.kernel_size).prod())
+        elif isinstance(mod, nn.Linear):
+            total += mod.in_features * mod.out_features
+
+    hs = [x.register_forward_hook(hook) for x in m.modules() if isinstance(x, (nn.Conv1d, nn.Conv2d, nn.Linear))]
+    was = m.training
+    m.eval()
+    with torch.no_grad():
+        m(torch.zeros(1, 3, data.IN_H, data.IN_W))
+    m.train(was)
+    for h in hs:
+        h.remove()
+    return total
+
+
 def to_input(batch_u8):
     """uint8 N x H x W x 3 (numpy or tensor) -> float N x 3 x H x W in [-1, 1]."""
     t = torch.as_tensor(batch_u8)
