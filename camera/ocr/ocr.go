@@ -1,8 +1,8 @@
 // Package ocr runs the PP-OCRv4 text detector and a text recogniser on
 // ONNX Runtime: it finds text lines in a frame and reads each with
 // per-character confidences and runner-up characters. The recogniser is
-// anprd's own plate recogniser (RecPlate, trained in train/) or PP-OCRv4's
-// general one (RecPPOCR). It knows no plate formats; package reader turns
+// PP-OCRv4's general one (RecPPOCR, the default) or anprd's own plate
+// recogniser (RecPlate, trained in train/). It knows no plate formats; package reader turns
 // its lines into plate reads.
 //
 // The sessions (Models) are loaded once and shared; each lane reads with
@@ -39,7 +39,8 @@ type Options struct {
 	// recogniser's classes are plate characters already.
 	Fold func(class string) string
 	// Recogniser is the recogniser an Engine reads with (RecPlate or
-	// RecPPOCR); default RecPlate.
+	// RecPPOCR); default RecPPOCR, the better of the two on real
+	// plates so far (train/model/MODEL_CARD.md has the figures).
 	Recogniser string
 	// Recognisers are the recognisers Load opens, for engines of several
 	// kinds (NewEngineFor); default just Recogniser.
@@ -128,7 +129,7 @@ func Load(o Options) (*Models, error) {
 		o.RecMaxWidth = 320
 	}
 	if o.Recogniser == "" {
-		o.Recogniser = RecPlate
+		o.Recogniser = RecPPOCR
 	}
 	if len(o.Recognisers) == 0 {
 		o.Recognisers = []string{o.Recogniser}

@@ -21,8 +21,8 @@ const (
 	RecPPOCR = "ppocr"
 )
 
-// Recognisers are the names Options.Recogniser takes.
-var Recognisers = []string{RecPlate, RecPPOCR}
+// Recognisers are the names Options.Recogniser takes, the default first.
+var Recognisers = []string{RecPPOCR, RecPlate}
 
 // plateRec is the plate recogniser's session and what its metadata says
 // about it.
@@ -110,7 +110,7 @@ func (e *Engine) recognizePlate(crop gocv.Mat) (Line, error) {
 // class per step, repeats merged, blanks dropped; a character's confidence
 // is its best probability over its steps, with the runner-up of that step.
 func (p *plateRec) decodeCTC(probs []float32, used float32) Line {
-	var l Line
+	l := Line{Step: 1 / max(1, used)}
 	k := len(p.chars)
 	prev := 0
 	for t := 0; t < p.steps; t++ {
@@ -148,6 +148,9 @@ func (p *plateRec) decodeSlots(probs []float32) Line {
 	}
 	for i := range l.Chars {
 		l.Chars[i].X = (float32(i) + 0.5) / float32(len(l.Chars))
+	}
+	if len(l.Chars) > 0 {
+		l.Step = 1 / float32(len(l.Chars)) // the places are guesses
 	}
 	return l
 }

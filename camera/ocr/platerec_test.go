@@ -155,7 +155,9 @@ func TestPlateRecogniser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if l.Text() != tt.text {
+		// O and 0 are one glyph on many plates: the recogniser may name
+		// either (with the other its runner-up), the plate layer decides.
+		if plate.ScoringKey(l.Text()) != plate.ScoringKey(tt.text) {
 			t.Errorf("read %q, want %q (%+v)", l.Text(), tt.text, l.Chars)
 		}
 		for _, ch := range l.Chars {

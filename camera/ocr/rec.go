@@ -31,6 +31,10 @@ type Char struct {
 // Line is a recognised text line.
 type Line struct {
 	Chars []Char
+	// Step is the length, in Char.X units, of one of the recogniser's
+	// output steps: a CTC character's X is the centre of a step where it
+	// peaked, which may be a step before or after the glyph's centre.
+	Step float32
 }
 
 // Text is the line as a string.
@@ -120,7 +124,7 @@ func (e *Engine) decode(probs []float32, steps int, used float32) Line {
 	if e.groups != nil {
 		return e.decodeFolded(probs, steps, used)
 	}
-	var l Line
+	l := Line{Step: 1 / max(1, used)}
 	prev := 0
 	for t := 0; t < steps; t++ {
 		row := probs[t*recClasses : (t+1)*recClasses]
@@ -149,7 +153,7 @@ func (e *Engine) decode(probs []float32, steps int, used float32) Line {
 // character (a dash, a dot, a stray glyph), outweighs the best character
 // is a gap.
 func (e *Engine) decodeFolded(probs []float32, steps int, used float32) Line {
-	var l Line
+	l := Line{Step: 1 / max(1, used)}
 	prev := -1
 	for t := 0; t < steps; t++ {
 		row := probs[t*recClasses : (t+1)*recClasses]

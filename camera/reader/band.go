@@ -45,6 +45,29 @@ func LineBand(img gocv.Mat, q ocr.Quad) plate.Band {
 	return measureBand(img, q.Grow(padX, padY))
 }
 
+// bandFor is the band's evidence for a line read with recogniser steps of
+// the given length (ocr.Line.Step): each stretch of blue ends a step
+// earlier. A CTC recogniser places a character at the step where it
+// peaked, up to a step from the glyph's centre, so the registration's
+// first character, printed on the white just after the blue, can be
+// placed on the blue's last step; the band's code is printed in the
+// middle of the band, well inside it.
+func bandFor(b plate.Band, step float32) plate.Band {
+	if len(b.Spans) == 0 || step <= 0 {
+		return b
+	}
+	out := plate.Band{Spans: make([]plate.Span, 0, len(b.Spans))}
+	for _, s := range b.Spans {
+		if s.To-step > s.From {
+			out.Spans = append(out.Spans, plate.Span{From: s.From, To: s.To - step})
+		}
+	}
+	if len(out.Spans) == 0 {
+		return plate.Band{}
+	}
+	return out
+}
+
 // measureBand looks for the band at the left of the quad rq whose crop the
 // recogniser read: a stretch of mostly band-blue columns, wide enough,
 // ending in the line's first part with the plate's white after it.

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"anprd/camera/ocr"
+	"anprd/camera/ocr/ocrtest"
 	"anprd/camera/plategen"
 	"anprd/internal/plate"
 
@@ -131,8 +132,10 @@ func TestBandInScene(t *testing.T) {
 // TestBandEvidenceDecides: the recogniser reads a Swedish plate's band
 // letter S; with the band's blue it is dropped, with the band grey (a
 // camera that gives no colour) the S is kept, as read.
+// TestBandEvidenceDecides reads with PP-OCR's recogniser, which reads the
+// band's code (anprd's own is trained to leave it out).
 func TestBandEvidenceDecides(t *testing.T) {
-	r := newReader(t)
+	r := New(ocrtest.EngineFor(t, ocr.RecPPOCR), Options{})
 	for _, blue := range []bool{true, false} {
 		p := plategen.Plate("ABC123", "SE", 110)
 		if !blue {
@@ -184,5 +187,28 @@ func TestBandRun(t *testing.T) {
 		if ok != tt.ok || ok && (first != tt.first || last != tt.last) {
 			t.Errorf("bandRun(%s) = %d, %d, %v; want %d, %d, %v", tt.share, first, last, ok, tt.first, tt.last, tt.ok)
 		}
+	}
+}
+
+// TestBandFor: a character a recogniser step inside the blue's end is the
+// registration's first, placed early; the code in the band's middle stays
+// on it.
+func TestBandFor(t *testing.T) {
+	blue := plate.Band{Spans: []plate.Span{{From: 0.03, To: 0.125}}}
+	line := []plate.Char{{R: 'S', Conf: 0.9, X: 0.07}, {R: 'H', Conf: 0.6, X: 0.109}, {R: 'B', Conf: 1, X: 0.27},
+		{R: 'K', Conf: 1, X: 0.36}, {R: '0', Conf: 1, X: 0.61}, {R: '8', Conf: 1, X: 0.7}, {R: '7', Conf: 1, X: 0.83}}
+	cs := plate.Candidates(line, bandFor(blue, 1.0/32), plate.Options{Countries: []plate.Country{"SE"}})
+	if len(cs) == 0 || cs[0].Text != "HBK087" || cs[0].Dropped != 1 {
+		t.Fatalf("read %+v, want HBK087 with the band's S dropped", cs)
+	}
+	cs = plate.Candidates(line[1:], bandFor(blue, 1.0/32), plate.Options{Countries: []plate.Country{"SE"}})
+	if len(cs) == 0 || cs[0].Text != "HBK087" {
+		t.Fatalf("without the code read %+v, want HBK087 kept whole", cs)
+	}
+	if b := bandFor(plate.Band{Spans: []plate.Span{{From: 0.1, To: 0.12}}}, 0.05); b.Seen() {
+		t.Errorf("a stretch narrower than a step is kept: %+v", b)
+	}
+	if b := bandFor(blue, 0); len(b.Spans) != 1 || b.Spans[0] != blue.Spans[0] {
+		t.Errorf("no step changes the band: %+v", b)
 	}
 }

@@ -172,13 +172,15 @@ func (r *Reader) recognise(img gocv.Mat, q ocr.Quad) *row {
 	if err == nil {
 		rw.chars = plateChars(line)
 	}
+	var blue plate.Band
 	if len(rw.chars) > 0 || err2 == nil {
-		rw.band = LineBand(img, q)
+		blue = LineBand(img, q)
+		rw.band = bandFor(blue, line.Step)
 	}
 	if err2 == nil {
-		alt := plateChars(second)
-		if err != nil || r.sureness(alt, rw.band) > r.sureness(rw.chars, rw.band) {
-			rw.chars = alt
+		alt, altBand := plateChars(second), bandFor(blue, second.Step)
+		if err != nil || r.sureness(alt, altBand) > r.sureness(rw.chars, rw.band) {
+			rw.chars, rw.band = alt, altBand
 		}
 	}
 	return rw
@@ -272,15 +274,30 @@ func (r *Reader) DetectScale() float64 {
 // detection.
 func (r *Reader) ReadCrop(img gocv.Mat) ([]Read, error) {
 	line, err := r.eng.Recognize(img)
-	if err != nil {
+	var second ocr.Line
+	err2 := errNoSecond
+	if r.o.Second != nil {
+		second, err2 = r.o.Second.Recognize(img)
+	}
+	if err != nil && err2 != nil {
 		return nil, err
 	}
 	w, h := float64(img.Cols()), float64(img.Rows())
 	q := ocr.Quad{{X: 0, Y: 0}, {X: w, Y: 0}, {X: w, Y: h}, {X: 0, Y: h}}
-	chars := plateChars(line)
+	blue := measureBand(img, q)
+	var chars []plate.Char
 	var band plate.Band
-	if len(chars) > 0 {
-		band = measureBand(img, q)
+	if err == nil {
+		chars, band = plateChars(line), bandFor(blue, line.Step)
+	}
+	if err2 == nil {
+		alt, altBand := plateChars(second), bandFor(blue, second.Step)
+		if err != nil || r.sureness(alt, altBand) > r.sureness(chars, band) {
+			chars, band = alt, altBand
+		}
+	}
+	if len(chars) == 0 {
+		band = plate.Band{}
 	}
 	rd, ok := r.read(chars, band, q, false)
 	if !ok {

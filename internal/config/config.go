@@ -335,8 +335,9 @@ type Camera struct {
 	// large enough for it, so a larger value reads faster.
 	MinPlateWidth int `yaml:"min_plate_width"`
 	// Recogniser reads the characters of the lines the detector finds:
-	// plate (default), anprd's own plate recogniser, or ppocr, PP-OCRv4's
-	// general text recogniser (the reader before it).
+	// ppocr (default), PP-OCRv4's general text recogniser, or plate,
+	// anprd's own plate recogniser (train/), which reads real plates less
+	// well so far (train/model/MODEL_CARD.md).
 	Recogniser string `yaml:"recogniser"`
 	// Countries are the plate countries the lane expects, ISO 3166 codes
 	// in order of preference (docs/plates.md); default plate's
@@ -346,7 +347,7 @@ type Camera struct {
 }
 
 // Recognisers are the values camera.recogniser takes (camera/ocr's names).
-var Recognisers = []string{"plate", "ppocr"}
+var Recognisers = []string{"ppocr", "plate"} // the default first
 
 // Gate is a barrier's GPIO wiring.
 type Gate struct {

@@ -49,11 +49,18 @@ func findDeps() string {
 // characters, closed when the test ends.
 func Engine(t testing.TB) *ocr.Engine {
 	t.Helper()
+	return EngineFor(t, "")
+}
+
+// EngineFor is Engine with the named recogniser (ocr.RecPlate,
+// ocr.RecPPOCR; "" the default).
+func EngineFor(t testing.TB, recogniser string) *ocr.Engine {
+	t.Helper()
 	lib, models := Deps(t)
 	if _, err := onnx.Load(lib); err != nil {
 		t.Fatal(err)
 	}
-	e, err := ocr.New(ocr.Options{ModelsDir: models, Fold: plate.FoldGlyph})
+	e, err := ocr.New(ocr.Options{ModelsDir: models, Fold: plate.FoldGlyph, Recogniser: recogniser})
 	if err != nil {
 		t.Fatal(err)
 	}
