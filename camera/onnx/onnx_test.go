@@ -60,7 +60,7 @@ func TestLoadAndCheckModels(t *testing.T) {
 
 	// A character list that does not belong to the model is caught.
 	bad := t.TempDir()
-	for _, f := range []string{DetModel, RecModel} {
+	for _, f := range []string{DetModel, RecModel, PlateModel} {
 		if err := os.Symlink(filepath.Join(mustAbs(t, d), "models", f), filepath.Join(bad, f)); err != nil {
 			t.Fatal(err)
 		}
