@@ -161,7 +161,7 @@ func TestDoctorBadConfig(t *testing.T) {
 func TestDoctorModels(t *testing.T) {
 	dir := t.TempDir()
 	lib := filepath.Join(dir, "libonnxruntime.so.1")
-	for _, f := range []string{"libonnxruntime.so.1", "ch_PP-OCRv4_det_infer.onnx", "ch_PP-OCRv4_rec_infer.onnx", "ppocr_keys_v1.txt"} {
+	for _, f := range []string{"libonnxruntime.so.1", "ch_PP-OCRv4_det_infer.onnx", "ch_PP-OCRv4_rec_infer.onnx", "ppocr_keys_v1.txt", "anprd-plate-rec.onnx"} {
 		os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o644)
 	}
 	r := config.Reader{ONNXRuntimeLibrary: lib, ModelsDir: dir, Threads: 1}
