@@ -309,11 +309,17 @@ func TestBrokerKilledTwice(t *testing.T) {
 	runPart(t, u.Run)
 
 	// Lanes record while the uplink sends; the broker dies twice.
-	recorded := make(chan struct{})
+	// The second half is recorded only once the broker is back from the
+	// first kill, so that the box is still sending when the second comes
+	// (on a fast machine the box otherwise catches up before it).
+	recorded, firstDone := make(chan struct{}), make(chan struct{})
 	var nrec atomic.Int64
 	go func() {
 		defer close(recorded)
 		for lo := 0; lo < total; lo += 50 {
+			if lo == total/2 {
+				<-firstDone
+			}
 			ps := make([]passage.Passage, 0, 50)
 			for i := lo; i < lo+50; i++ {
 				ps = append(ps, testPassage(i))
@@ -323,11 +329,15 @@ func TestBrokerKilledTwice(t *testing.T) {
 				return
 			}
 			nrec.Add(50)
-			time.Sleep(5 * time.Millisecond)
+			if lo < total/2 {
+				time.Sleep(5 * time.Millisecond)
+			} else {
+				time.Sleep(10 * time.Millisecond) // a longer window for the second kill
+			}
 		}
 	}()
 	start := time.Now()
-	for _, at := range []int{3000, 6500} {
+	for k, at := range []int{3000, 6500} {
 		if n := counter.WaitUnique(at, 30*time.Second); n < at {
 			t.Fatalf("only %d passages arrived before the kill at %d", n, at)
 		}
@@ -354,6 +364,9 @@ func TestBrokerKilledTwice(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		proxy.Release()
+		if k == 0 {
+			close(firstDone)
+		}
 	}
 	<-recorded
 	waitEmpty(t, ob, 30*time.Second)
