@@ -9,7 +9,6 @@
 package reader
 
 import (
-	"errors"
 	"image"
 	"math"
 	"slices"
@@ -156,37 +155,56 @@ type row struct {
 
 func (r *Reader) recognise(img gocv.Mat, q ocr.Quad) *row {
 	crop := CropLine(img, q)
-	line, err := r.eng.Recognize(crop)
-	var second ocr.Line
-	var err2 error = errNoSecond
-	if r.o.Second != nil {
-		second, err2 = r.o.Second.Recognize(crop)
-	}
+	chars, band, err := r.readLine(crop, func() plate.Band { return LineBand(img, q) })
 	crop.Close()
 	g := q.Grow(padX, padY)
 	rw := &row{q: q, w: g.Width(), h: g.Height()}
-	if err != nil && err2 != nil {
+	if err != nil {
 		return rw
 	}
-	rw.ok = true
-	if err == nil {
-		rw.chars = plateChars(line)
-	}
-	var blue plate.Band
-	if len(rw.chars) > 0 || err2 == nil {
-		blue = LineBand(img, q)
-		rw.band = bandFor(blue, line.Step)
-	}
-	if err2 == nil {
-		alt, altBand := plateChars(second), bandFor(blue, second.Step)
-		if err != nil || r.sureness(alt, altBand) > r.sureness(rw.chars, rw.band) {
-			rw.chars, rw.band = alt, altBand
-		}
-	}
+	rw.ok, rw.chars, rw.band = true, chars, band
 	return rw
 }
 
-var errNoSecond = errors.New("reader: no second recogniser")
+// readLine reads a line's crop with the reader's recogniser and, when
+// Options.Second is set, with the second too, and returns the plate
+// characters and the band's evidence of the reading the plate layer is
+// surer of. blue measures the band's blue on the pixels: it is called at
+// most once, and only for a reading with characters. The error is the
+// first recogniser's, when neither could read the crop.
+func (r *Reader) readLine(crop gocv.Mat, blue func() plate.Band) ([]plate.Char, plate.Band, error) {
+	var measured *plate.Band
+	evidence := func(l ocr.Line, chars []plate.Char) plate.Band {
+		if len(chars) == 0 {
+			return plate.Band{}
+		}
+		if measured == nil {
+			b := blue()
+			measured = &b
+		}
+		return bandFor(*measured, l.Step)
+	}
+	var chars []plate.Char
+	var band plate.Band
+	line, err := r.eng.Recognize(crop)
+	if err == nil {
+		chars = plateChars(line)
+		band = evidence(line, chars)
+	}
+	if r.o.Second == nil {
+		return chars, band, err
+	}
+	second, err2 := r.o.Second.Recognize(crop)
+	if err2 != nil {
+		return chars, band, err
+	}
+	alt := plateChars(second)
+	altBand := evidence(second, alt)
+	if err != nil || r.sureness(alt, altBand) > r.sureness(chars, band) {
+		return alt, altBand, nil
+	}
+	return chars, band, nil
+}
 
 // sureness is the confidence of a line's best plate reading.
 func (r *Reader) sureness(chars []plate.Char, band plate.Band) float32 {
@@ -273,31 +291,11 @@ func (r *Reader) DetectScale() float64 {
 // ReadCrop reads an image that is already a plate (a crop), without
 // detection.
 func (r *Reader) ReadCrop(img gocv.Mat) ([]Read, error) {
-	line, err := r.eng.Recognize(img)
-	var second ocr.Line
-	err2 := errNoSecond
-	if r.o.Second != nil {
-		second, err2 = r.o.Second.Recognize(img)
-	}
-	if err != nil && err2 != nil {
-		return nil, err
-	}
 	w, h := float64(img.Cols()), float64(img.Rows())
 	q := ocr.Quad{{X: 0, Y: 0}, {X: w, Y: 0}, {X: w, Y: h}, {X: 0, Y: h}}
-	blue := measureBand(img, q)
-	var chars []plate.Char
-	var band plate.Band
-	if err == nil {
-		chars, band = plateChars(line), bandFor(blue, line.Step)
-	}
-	if err2 == nil {
-		alt, altBand := plateChars(second), bandFor(blue, second.Step)
-		if err != nil || r.sureness(alt, altBand) > r.sureness(chars, band) {
-			chars, band = alt, altBand
-		}
-	}
-	if len(chars) == 0 {
-		band = plate.Band{}
+	chars, band, err := r.readLine(img, func() plate.Band { return measureBand(img, q) })
+	if err != nil {
+		return nil, err
 	}
 	rd, ok := r.read(chars, band, q, false)
 	if !ok {
