@@ -48,6 +48,59 @@ class Layouts(unittest.TestCase):
         self.assertEqual("".join(c for c, *_ in rows[0]), "ABC123")
 
 
+class GlyphStyles(unittest.TestCase):
+    def setUp(self):
+        self.f = render.Fonts(fonts.available(None, need_npm=False))
+        self.font = "osp-din"
+
+    def style(self, **kw):
+        s = render.GlyphStyle(np.random.default_rng(0), "us")
+        s.squeeze, s.weight, s.warp, s.w_apex = 0.0, 0.0, 0.0, 0.0
+        for k, v in kw.items():
+            setattr(s, k, v)
+        return s
+
+    def test_plain_style_is_the_font(self):
+        m = render.glyph(self.f, self.font, "W", 40)
+        self.assertTrue((self.style().apply(self.f, self.font, "W", m, 40) == m).all())
+
+    def test_squeeze_narrows_wide_letters_only(self):
+        h = render.glyph(self.f, self.font, "H", 40).shape[1]
+        s = self.style(squeeze=1.0)
+        w = s.apply(self.f, self.font, "W", render.glyph(self.f, self.font, "W", 40), 40)
+        self.assertLessEqual(w.shape[1], h)
+        self.assertEqual(w.shape[0], 40)
+        one = render.glyph(self.f, self.font, "1", 40)
+        self.assertEqual(s.apply(self.f, self.font, "1", one, 40).shape, one.shape)
+
+    def test_weight_thickens_and_thins(self):
+        m = render.glyph(self.f, self.font, "8", 40)
+        ink = (m > 127).sum()
+        bold = self.style(weight=1.5).apply(self.f, self.font, "8", m, 40)
+        thin = self.style(weight=-1.5).apply(self.f, self.font, "8", m, 40)
+        self.assertEqual(bold.shape[0], 40)
+        self.assertEqual(thin.shape[0], 40)
+        self.assertGreater((bold > 127).sum(), ink * 1.2)
+        self.assertLess((thin > 127).sum(), ink * 0.8)
+
+    def test_stroke_w_middle_reaches_its_apex(self):
+        # The middle vertex of a W at apex 0.5 stops halfway up: the top
+        # half of the middle column is empty; at apex 1 it is inked.
+        for apex, inked in ((0.5, False), (1.0, True)):
+            m = render.stroke_glyph(self.f, self.font, "W", 60, 40, apex)
+            self.assertEqual(m.shape, (60, 40))
+            top_mid = m[2:20, 18:22]
+            self.assertEqual(bool((top_mid > 127).any()), inked, apex)
+            self.assertTrue((m[-6:, 5:15] > 127).any())  # the left foot
+
+    def test_warp_moves_ink_and_keeps_it(self):
+        m = render.glyph(self.f, self.font, "B", 40)
+        w = self.style(warp=0.03).apply(self.f, self.font, "B", m, 40)
+        self.assertEqual(w.shape, m.shape)
+        self.assertFalse((w == m).all())
+        self.assertGreater((w > 127).sum(), (m > 127).sum() * 0.7)
+
+
 class Recipe(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

@@ -440,14 +440,30 @@ func benchLane(clip, text string, roi []image.Point, rf readerFlags, runs, warmu
 	if _, err := onnx.Load(rf.lib); err != nil {
 		return nil, err
 	}
-	models, err := ocr.Load(ocr.Options{ModelsDir: rf.models, Threads: rf.threads, Fold: plate.FoldGlyph, Recogniser: rf.recogniser})
+	names := strings.Split(rf.recogniser, "+")
+	models, err := ocr.Load(ocr.Options{ModelsDir: rf.models, Threads: rf.threads, Fold: plate.FoldGlyph, Recogniser: names[0], Recognisers: names})
 	if err != nil {
 		return nil, err
 	}
 	defer models.Close()
-	eng := models.NewEngine()
-	defer eng.Close()
-	rd := reader.New(eng, reader.Options{MinPlateWidth: rf.minPlate})
+	ro := reader.Options{MinPlateWidth: rf.minPlate}
+	var engs []*ocr.Engine
+	defer func() {
+		for _, e := range engs {
+			e.Close()
+		}
+	}()
+	for _, n := range names {
+		e, err := models.NewEngineFor(n)
+		if err != nil {
+			return nil, err
+		}
+		engs = append(engs, e)
+	}
+	if len(engs) > 1 {
+		ro.Second = engs[1]
+	}
+	rd := reader.New(engs[0], ro)
 	reg := prometheus.NewRegistry()
 	wo := watch.Options{Lane: "in-1", ROI: roi}
 	if withEvidence {

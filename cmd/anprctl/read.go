@@ -39,7 +39,7 @@ func (rf *readerFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&rf.minPlate, "min-plate-width", 0, "narrowest plate to read, in pixels; sizes the detector's input as a lane's camera.min_plate_width does (0: use -det-side)")
 	fs.StringVar(&rf.countries, "countries", joinCountries(plate.DefaultCountries), "expected plate countries, comma-separated, in order of preference (docs/plates.md); empty: the generic format only")
 	fs.Float64Var(&rf.minConf, "min-conf", 0.5, "reads below this confidence are not reported")
-	fs.StringVar(&rf.recogniser, "recogniser", ocr.RecPPOCR, "what reads the characters: "+strings.Join(ocr.Recognisers, " or ")+" (as camera.recogniser), or two joined by + to read each line with both and keep the surer reading")
+	fs.StringVar(&rf.recogniser, "recogniser", ocr.RecPlate+"+"+ocr.RecPPOCR, "what reads the characters, as camera.recogniser: "+strings.Join(ocr.Recognisers, " or ")+", or two joined by + to read each line with both and keep the surer reading")
 }
 
 func envOr(k, def string) string {

@@ -335,9 +335,11 @@ type Camera struct {
 	// large enough for it, so a larger value reads faster.
 	MinPlateWidth int `yaml:"min_plate_width"`
 	// Recogniser reads the characters of the lines the detector finds:
-	// ppocr (default), PP-OCRv4's general text recogniser, or plate,
-	// anprd's own plate recogniser (train/), which reads real plates less
-	// well so far (train/model/MODEL_CARD.md).
+	// plate+ppocr (default) reads each line with anprd's own plate
+	// recogniser (train/) and with PP-OCRv4's general text recogniser and
+	// keeps the reading the plate layer is surer of, which reads more real
+	// plates than either alone (train/model/MODEL_CARD.md); ppocr or plate
+	// use one of them only (plate is the fastest).
 	Recogniser string `yaml:"recogniser"`
 	// Countries are the plate countries the lane expects, ISO 3166 codes
 	// in order of preference (docs/plates.md); default plate's
@@ -347,7 +349,7 @@ type Camera struct {
 }
 
 // Recognisers are the values camera.recogniser takes (camera/ocr's names).
-var Recognisers = []string{"ppocr", "plate"} // the default first
+var Recognisers = []string{"plate+ppocr", "ppocr", "plate"} // the default first
 
 // Gate is a barrier's GPIO wiring.
 type Gate struct {

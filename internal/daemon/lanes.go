@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image"
 	"slices"
+	"strings"
 	"time"
 
 	"anprd/camera/ocr"
@@ -25,6 +26,7 @@ type lane struct {
 	id   string
 	comp *health.Component
 	eng  *ocr.Engine
+	alt  *ocr.Engine // the second recogniser of a joined camera.recogniser, or nil
 	src  *source.Source
 	w    *watch.Watcher
 	gate *gateLane // the lane's decision and barrier
@@ -40,8 +42,10 @@ func (d *Daemon) buildLanes(cfg *config.Config, reg prometheus.Registerer) {
 	// Each recogniser the lanes name is loaded once.
 	var recs []string
 	for _, lc := range cfg.Lanes {
-		if !slices.Contains(recs, lc.Camera.Recogniser) {
-			recs = append(recs, lc.Camera.Recogniser)
+		for _, r := range strings.Split(lc.Camera.Recogniser, "+") {
+			if !slices.Contains(recs, r) {
+				recs = append(recs, r)
+			}
 		}
 	}
 	models, err := ocr.Load(ocr.Options{ModelsDir: cfg.Reader.ModelsDir, Threads: cfg.Reader.Threads, Fold: plate.FoldGlyph, Recognisers: recs})
@@ -55,14 +59,26 @@ func (d *Daemon) buildLanes(cfg *config.Config, reg prometheus.Registerer) {
 			l.comp.Set(health.Failed, false, err.Error())
 			continue
 		}
-		eng, err := models.NewEngineFor(lc.Camera.Recogniser)
+		// "plate+ppocr": each line is read by both, the surer reading kept.
+		names := strings.Split(lc.Camera.Recogniser, "+")
+		eng, err := models.NewEngineFor(names[0])
 		if err != nil {
 			l.comp.Set(health.Failed, false, err.Error())
 			continue
 		}
+		ro := readerOptions(lc.Camera)
+		if len(names) == 2 {
+			alt, err := models.NewEngineFor(names[1])
+			if err != nil {
+				eng.Close()
+				l.comp.Set(health.Failed, false, err.Error())
+				continue
+			}
+			l.alt, ro.Second = alt, alt
+		}
 		l.eng = eng
 		l.src = source.New(source.Options{URL: lc.Camera.Source, RTSPTransport: lc.Camera.RTSPTransport}, l.log.With().Str("component", "camera").Logger())
-		rd := reader.New(eng, readerOptions(lc.Camera))
+		rd := reader.New(eng, ro)
 		var roi []image.Point
 		for _, p := range lc.Camera.ROI {
 			roi = append(roi, image.Pt(p[0], p[1]))
@@ -134,6 +150,9 @@ func (d *Daemon) closeLanes() {
 	for _, l := range d.lanes {
 		l.src.Close()
 		l.eng.Close()
+		if l.alt != nil {
+			l.alt.Close()
+		}
 	}
 	if d.models != nil {
 		d.models.Close()

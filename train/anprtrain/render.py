@@ -76,6 +76,78 @@ def glyph(fonts, name, ch, height, stroke=0):
     return cv2.resize(a, (max(1, int(round(a.shape[1] * s))), height), interpolation=cv2.INTER_AREA)
 
 
+class GlyphStyle:
+    """How one plate's characters depart from the font they are set in, so
+    that the model learns the characters and not our fonts: real plates are
+    set in dies and fonts we do not have (a US state's W with a short middle,
+    a die that squeezes M and W into the width of the other letters), and
+    stamped, painted or worn thicker or thinner than any font.
+
+    squeeze: wide glyphs are narrowed to this multiple of the font's 'H'
+    (0: natural widths); weight: erode (<0) or dilate (>0) the ink by this
+    many pixels per 40 of height; warp: the amplitude of a smooth random
+    displacement of each glyph, as a fraction of its height; w_apex: draw
+    W (and M) as strokes whose middle vertex reaches this fraction of the
+    height (0: the font's own)."""
+
+    def __init__(self, rng, kind):
+        us = kind == "us"
+        self.squeeze = rng.uniform(0.9, 1.15) if rng.random() < (0.45 if us else 0.2) else 0.0
+        self.weight = rng.uniform(-1.5, 1.5) if rng.random() < 0.3 else 0.0
+        self.warp = rng.uniform(0.01, 0.03) if rng.random() < 0.3 else 0.0
+        self.w_apex = rng.uniform(0.45, 1.0) if rng.random() < (0.4 if us else 0.2) else 0.0
+        self.seed = int(rng.integers(1 << 30))
+
+    def apply(self, fonts, font, c, m, ch, stroke=0):
+        """m: the glyph mask of c at height ch (emboldened by stroke);
+        returns the styled mask."""
+        if self.w_apex and c in "WM":
+            m = stroke_glyph(fonts, font, c, ch, m.shape[1], self.w_apex, stroke)
+        if self.squeeze:
+            ref = glyph(fonts, font, "H", ch).shape[1] * self.squeeze
+            if m.shape[1] > ref:
+                m = cv2.resize(m, (max(1, int(round(ref))), m.shape[0]), interpolation=cv2.INTER_AREA)
+        if self.weight:
+            r = abs(self.weight) * ch / 40
+            k = int(round(r))
+            if k >= 1:
+                el = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
+                pad = cv2.copyMakeBorder(m, k, k, k, k, cv2.BORDER_CONSTANT, value=0)
+                if self.weight > 0:
+                    m = cv2.dilate(pad, el)[k:-k, :]  # as high as before, wider
+                elif m.shape[1] > 2 * k + 2:
+                    m = cv2.erode(pad, el)[k:-k, 2 * k:-2 * k]
+        if self.warp:
+            h, w = m.shape
+            g = np.random.default_rng(self.seed + ord(c) * 7919 + h)
+            amp = self.warp * h
+            dx = cv2.resize(g.normal(0, amp, (3, 3)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+            dy = cv2.resize(g.normal(0, amp, (3, 3)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+            xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+            m = cv2.remap(m, xs + dx, ys + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return m
+
+
+def stroke_glyph(fonts, font, c, height, width, apex, stroke=0):
+    """W or M drawn as strokes as wide as the font's I, the middle vertex at
+    apex of the height (W: from the bottom up; M: from the top down)."""
+    sw = max(1, glyph(fonts, font, "I", height, stroke).shape[1])
+    width = max(width, 3 * sw)
+    s = 4  # drawn large, then reduced, for smooth edges
+    H, W, t = height * s, width * s, sw * s
+    im = np.zeros((H, W), np.uint8)
+    x0, x1, y0, y1 = t / 2, W - t / 2, t / 2, H - t / 2
+    mid = (x0 + x1) / 2
+    if c == "W":
+        ym = y1 - (y1 - y0) * apex
+        pts = [(x0, y0), (x0 + (x1 - x0) * 0.25, y1), (mid, ym), (x1 - (x1 - x0) * 0.25, y1), (x1, y0)]
+    else:
+        ym = y0 + (y1 - y0) * apex
+        pts = [(x0, y1), (x0, y0), (mid, ym), (x1, y0), (x1, y1)]
+    cv2.polylines(im, [np.array(pts, np.int32).reshape(-1, 1, 2)], False, 255, int(t), cv2.LINE_AA)
+    return cv2.resize(im, (width, height), interpolation=cv2.INTER_AREA)
+
+
 def caption_mask(fonts, name, text, height, spacing=0.0):
     size = max(8, int(height * 1.4))
     f = fonts.get(name, size)
@@ -262,14 +334,14 @@ def draw_emblem(rng, img, x, cy, size, spec):
         cv2.line(img, (int(cx - r * 0.4), int(cy - r * 0.1)), (cx, int(cy - r * 0.1)), col, t, cv2.LINE_AA)
 
 
-def layout_row(rng, fonts, spec, groups, seps, ch, font, stroke, sx, spacing):
+def layout_row(rng, fonts, spec, groups, seps, ch, font, stroke, sx, spacing, style):
     """Glyphs and their x offsets for one row, before it is fitted to the
     plate: [(kind, payload, x, width)] and the row's width."""
     items = []
     x = 0.0
     cell = None
     if spec.mono:
-        cell = max(glyph(fonts, font, c, ch, stroke).shape[1] for c in "08MW") * sx
+        cell = max(style.apply(fonts, font, c, glyph(fonts, font, c, ch, stroke), ch, stroke).shape[1] for c in "08MW") * sx
     for gi, g in enumerate(groups):
         if gi > 0:
             s = seps[gi - 1] if gi - 1 < len(seps) else " "
@@ -293,7 +365,7 @@ def layout_row(rng, fonts, spec, groups, seps, ch, font, stroke, sx, spacing):
             else:
                 x += ch * rng.uniform(0.25, 0.7)
         for k, c in enumerate(g):
-            m = glyph(fonts, font, c, ch, stroke)
+            m = style.apply(fonts, font, c, glyph(fonts, font, c, ch, stroke), ch, stroke)
             w = max(1, int(round(m.shape[1] * sx)))
             m = cv2.resize(m, (w, ch), interpolation=cv2.INTER_AREA) if w != m.shape[1] else m
             if cell is not None:
@@ -380,9 +452,10 @@ def render_plate(rng, spec, fonts):
         cy = [top + chs[0] / 2 + ch * 0.02, bot - chs[1] / 2 - ch * 0.02]
     if rng.random() < 0.3:
         stroke = int(rng.integers(1, 4))
+    style = GlyphStyle(rng, spec.kind)
     for ri, (groups, seps) in enumerate(zip(spec.rows, spec.seps)):
         ch = max(8, chs[ri])
-        items, width = layout_row(rng, fonts, spec, groups, seps, ch, font, stroke, sx, spacing)
+        items, width = layout_row(rng, fonts, spec, groups, seps, ch, font, stroke, sx, spacing, style)
         avail = right - left
         stacked = None
         if spec.stacked and ri == len(spec.rows) - 1:
